@@ -1,0 +1,112 @@
+"""Model card (README.md with a YAML header, in the Hugging Face card format)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from cotune.artifact.meta import ArtifactMeta
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def model_card(meta: ArtifactMeta, metrics: dict[str, Any]) -> str:
+    task_tag = (
+        "token-classification" if meta.task == "token-classification" else "text-classification"
+    )
+    prov = meta.data.get("provenance", {})
+    split = meta.data.get("split", {})
+    header = {
+        "library_name": "transformers",
+        "pipeline_tag": task_tag,
+        "base_model": meta.backbone.get("name"),
+        "license": meta.backbone.get("licence", "other"),
+        "tags": ["cotune", meta.method.get("name", "full")],
+        "datasets": [prov.get("name")],
+        "model-index": [
+            {
+                "name": meta.config.get("name") or "model",
+                "results": [
+                    {
+                        "task": {"type": task_tag},
+                        "dataset": {"name": prov.get("name"), "split": s},
+                        "metrics": [
+                            {"type": k, "value": round(float(v), 4)}
+                            for k, v in metrics.get(s, {}).items()
+                            if isinstance(v, int | float) and not k.startswith("n")
+                        ],
+                    }
+                    for s in ("dev", "test")
+                    if s in metrics
+                ],
+            }
+        ],
+    }
+    lines = ["---", yaml.safe_dump(header, sort_keys=False, allow_unicode=True).strip(), "---", ""]
+    lines += [
+        f"# {meta.config.get('name') or 'cotune model'}",
+        "",
+        f"A **{meta.task}** model fine-tuned with cotune from `{meta.backbone.get('name')}` "
+        f"(weights fingerprint `{meta.backbone.get('fingerprint')}`) with the "
+        f"`{meta.method.get('name')}` method.",
+        "",
+        "## Intended use",
+        "",
+        f"Labels: {', '.join(f'`{x}`' for x in meta.labels)}. Load it with "
+        f'`transformers.pipeline("{task_tag}", model=FOLDER'
+        + (', aggregation_strategy="first")' if task_tag == "token-classification" else ")")
+        + "` or `cotune predict FOLDER TEXT`.",
+        "",
+        "## Data",
+        "",
+        f"- source: `{prov.get('name')}` ({prov.get('description', '')})",
+        f"- package: {prov.get('package')} {prov.get('package_version') or ''}",
+        f"- licence note: {prov.get('licence')}",
+        "- files (sha256): "
+        + ", ".join(f"`{k}` `{v[:16]}`" for k, v in (prov.get("files") or {}).items()),
+        f"- split: {split.get('method')} seed {split.get('seed')}, sizes {split.get('sizes')}",
+        "",
+        "## Training",
+        "",
+        "```yaml",
+        yaml.safe_dump(meta.config, sort_keys=False, allow_unicode=True).strip(),
+        "```",
+        "",
+    ]
+    tr = metrics.get("training", {})
+    if tr:
+        lines += ["| training | value |", "|---|---|"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in tr.items() if not isinstance(v, dict | list)]
+        lines.append("")
+    lines += ["## Evaluation", ""]
+    for s in ("dev", "test"):
+        m = metrics.get(s)
+        if not m:
+            continue
+        scalars = {k: v for k, v in m.items() if isinstance(v, int | float)}
+        lines += [f"### {s}", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in scalars.items()]
+        breakdown = m.get("per_type") or m.get("per_class") or {}
+        if breakdown:
+            lines += ["", "| class | precision | recall | f1 | support |", "|---|---|---|---|---|"]
+            for k, v in breakdown.items():
+                lines.append(
+                    f"| {k} | {v['precision']:.4f} | {v['recall']:.4f} | {v['f1-score']:.4f} "
+                    f"| {int(v['support'])} |"
+                )
+        lines.append("")
+    lines += [
+        "## Limitations",
+        "",
+        "- Evaluated only on the split above; expect lower quality on text unlike it.",
+        "- Entity F1 is strict (seqeval, IOB2): a span counts only with exact boundaries and type."
+        if meta.task == "token-classification"
+        else "- Texts longer than the model's max_length are truncated before classification.",
+    ]
+    unk = meta.extra.get("unk_rate")
+    if unk is not None:
+        lines.append(f"- Unknown-token rate of the training text under this tokenizer: {unk:.2%}.")
+    return "\n".join(lines) + "\n"

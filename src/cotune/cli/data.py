@@ -1,0 +1,39 @@
+"""`cotune data list|show|card`"""
+
+from __future__ import annotations
+
+import typer
+
+from cotune.cli.common import print_json, reports_errors
+
+app = typer.Typer(help="Data sources: the catalog, statistics, cards.", no_args_is_help=True)
+
+
+@app.command("list", help="List the catalog's named sources.\n\n  cotune data list")
+@reports_errors
+def list_sources() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from cotune.data.catalog import SOURCES
+
+    table = Table("name", "kind", "description")
+    for s in SOURCES.values():
+        table.add_row(s.name, s.kind, s.description)
+    Console().print(table)
+
+
+@app.command(
+    "show",
+    help="Provenance, split sizes, label and length distribution, and the unknown-token rate "
+    "under a model's tokenizer.\n\n  cotune data show peoples-daily-1998 --model minilm-l6",
+)
+@reports_errors
+def show(
+    name: str = typer.Argument(..., help="Catalog name or file."),
+    model: str = typer.Option("minilm-l6", "--model", help="Backbone whose tokenizer to use."),
+    seed: int = typer.Option(13, "--seed", help="Split seed."),
+) -> None:
+    from cotune.uses.data_info import data_summary
+
+    print_json(data_summary(name, model=model, seed=seed))

@@ -1,0 +1,39 @@
+"""`cotune evaluate MODEL --data NAME_OR_FILE`"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cotune.cli.common import console, print_json, reports_errors
+
+HELP = """Evaluate an artifact on a data set.
+
+With a catalog name (or the data the model was trained on) the split recorded in the artifact is
+rebuilt and --split picks its part; a file is evaluated whole.
+
+  cotune evaluate runs/wnut16-full --data wnut16 --split test
+  cotune evaluate runs/wnut16-full --data my_ner.conll
+"""
+
+
+@reports_errors
+def evaluate(
+    model: Path = typer.Argument(..., help="Artifact folder."),
+    data: str = typer.Option(None, "--data", help="Catalog name or file (default: training data)."),
+    split: str = typer.Option("test", "--split", help="train, dev or test (catalog data)."),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    output: Path = typer.Option(None, "--output", "-o", help="Also write the metrics as JSON."),
+) -> None:
+    from cotune.uses.evaluate import evaluate_artifact
+
+    metrics = evaluate_artifact(model, data, split=split, batch_size=batch_size)
+    print_json(metrics)
+    if output:
+        import json
+
+        from cotune.data.cache import atomic_write_text
+
+        atomic_write_text(output, json.dumps(metrics, indent=2))
+        console.print(f"metrics written to {output}")

@@ -1,0 +1,51 @@
+"""`cotune predict MODEL TEXT|FILE`"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from cotune.cli.common import console, progress_enabled, reports_errors
+
+HELP = """Predict with an artifact on a text or a file.
+
+A text prints JSON. A file (.jsonl with {"text": ...} or {"tokens": [...]} per line, or a plain
+text file with one text per line) gives JSONL, to --output or stdout. An interrupted file run
+continues where it stopped when run again with the same --output.
+
+  cotune predict runs/wnut16-full "Obama visited Paris with Apple executives"
+  cotune predict runs/rt-polarity-full reviews.jsonl --output predictions.jsonl
+"""
+
+
+@reports_errors
+def predict(
+    model: Path = typer.Argument(..., help="Artifact folder."),
+    inputs: str = typer.Argument(..., help="A text, or a .jsonl / .txt file."),
+    output: Path = typer.Option(None, "--output", "-o", help="JSONL output (files)."),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    top_k: int = typer.Option(None, "--top-k", help="Classification: only the k best labels."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    from cotune.artifact import load_artifact
+    from cotune.uses.predict import predict_file, predict_texts
+
+    predictor = load_artifact(model)
+    path = Path(inputs)
+    if path.is_file():
+        n = predict_file(
+            predictor,
+            path,
+            output,
+            batch_size=batch_size,
+            top_k=top_k,
+            progress=progress_enabled(quiet),
+        )
+        if output:
+            console.print(f"{n} predictions written to {output}")
+        return
+    print(
+        json.dumps(predict_texts(predictor, [inputs], top_k=top_k)[0], ensure_ascii=False, indent=2)
+    )

@@ -1,0 +1,124 @@
+"""Load a run config from YAML, apply `--section.key value` overrides, validate.
+
+Errors name the file, the line of the offending key where it has one, the key and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from cotune.config.schema import RunConfig
+from cotune.errors import ConfigError
+
+
+def _line_of(node: Any, loc: Sequence[str | int]) -> int | None:
+    """Line (1-based) of the YAML key at `loc`, if present in the file."""
+    line = None
+    for key in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        for k, v in node.value:
+            if k.value == str(key):
+                line, node = k.start_mark.line + 1, v
+                break
+        else:
+            break
+    return line
+
+
+def parse_overrides(args: Sequence[str]) -> dict[str, Any]:
+    """['--train.lr', '3e-5', '--data.limit=10'] -> {'train.lr': 3e-05, 'data.limit': 10}."""
+    out: dict[str, Any] = {}
+    it = iter(args)
+    for arg in it:
+        if not arg.startswith("--") or len(arg) == 2:
+            raise ConfigError(
+                f"unexpected argument {arg!r}", fix="overrides look like --train.lr 3e-5"
+            )
+        key, eq, value = arg[2:].partition("=")
+        if not eq:
+            try:
+                value = next(it)
+            except StopIteration:
+                raise ConfigError(f"--{key} needs a value", fix=f"--{key} VALUE") from None
+        out[key.replace("-", "_")] = yaml.safe_load(value) if value != "" else None
+    return out
+
+
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    for dotted, value in overrides.items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            child = node.setdefault(p, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--{dotted}: {p!r} is not a section", where=f"--{dotted}")
+            node = child
+        node[leaf] = value
+    return raw
+
+
+def _suggest(model: type[BaseModel], loc: Sequence[str | int]) -> str:
+    fields: Any = model.model_fields
+    for key in loc[:-1]:
+        f = fields.get(str(key))
+        ann = getattr(f, "annotation", None)
+        if f is None or not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return ""
+        fields = ann.model_fields
+    close = difflib.get_close_matches(str(loc[-1]), list(fields), n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def validate(raw: dict[str, Any], source: str = "<config>", tree: Any = None) -> RunConfig:
+    try:
+        cfg = RunConfig.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = [x for x in err["loc"] if not str(x).startswith("function-after")]
+        key = ".".join(str(x) for x in loc) or "(top level)"
+        line = _line_of(tree, loc) if tree is not None else None
+        where = f"{source}:{line}" if line else source
+        if err["type"] == "extra_forbidden":
+            what, fix = f"unknown key {key!r}", _suggest(RunConfig, loc) + "remove or rename it"
+        else:
+            what = f"{key}: {err['msg']} (got {err.get('input')!r})"
+            fix = f"set {key} to a valid value (`cotune train --help-config`)"
+        raise ConfigError(what, where=where, fix=fix) from None
+    from cotune.methods import get_method
+
+    get_method(cfg.method.name).parse(cfg.method.options())
+    return cfg
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError("no such config file", where=str(path), fix="check the path")
+    text = path.read_text(encoding="utf-8")
+    try:
+        tree = yaml.compose(text)
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"not valid YAML: {getattr(e, 'problem', e)}", where=where) from None
+    if not isinstance(raw, dict):
+        raise ConfigError("a run config is a YAML mapping", where=str(path))
+    raw = apply_overrides(raw, overrides or {})
+    # paths in the file are relative to the file, as users expect
+    data = raw.get("data")
+    if isinstance(data, dict):
+        for key in ("train", "dev", "test", "source"):
+            val = data.get(key)
+            if isinstance(val, str) and not Path(val).is_absolute():
+                cand = path.parent / val
+                if cand.exists() and not Path(val).exists():
+                    data[key] = str(cand)
+    return validate(raw, str(path), tree)

@@ -1,0 +1,166 @@
+"""Readers for the standard on-disk formats: CoNLL columns, JSONL and CSV.
+
+Every reader reports problems with the file and line (or row) and a fix, and never returns a
+half-read corpus.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from cotune.data.examples import TextExample, TokenExample
+from cotune.data.tagging import check_tag
+from cotune.errors import DataError
+
+
+def read_text(path: Path) -> str:
+    """Read a UTF-8 file (BOM tolerated) or fail naming the byte offset and line."""
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataError("the file is empty", where=str(path), fix="point at a file with data")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise DataError(
+            f"byte {raw[e.start : e.start + 1]!r} at offset {e.start} is not UTF-8",
+            where=f"{path}:{line}",
+            fix="re-encode the file as UTF-8 (e.g. `iconv -f GB18030 -t UTF-8`)",
+        ) from None
+
+
+def read_conll(
+    path: Path, *, token_column: int = 0, tag_column: int = -1, sep: str | None = None
+) -> list[TokenExample]:
+    """CoNLL-style columns: one token per line, blank line (or a lone tab) between sentences.
+
+    Columns are split on `sep` (None: tabs where the line has one, else any whitespace run).
+    `-DOCSTART-` lines are document markers and are skipped.
+    """
+    text = read_text(path)
+    sentences: list[TokenExample] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    start = 0
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        # Tab-separated lines split on tabs only (a token may hold other whitespace);
+        # otherwise on any whitespace run (space-separated CoNLL files).
+        cells = line.split(sep or "\t") if (sep or "\t" in line) else line.split()
+        if not cells or all(not c.strip() for c in cells):
+            if tokens:
+                sentences.append(TokenExample(tokens, tags, f"{path}:{start}"))
+                tokens, tags = [], []
+            continue
+        if cells[0] == "-DOCSTART-":
+            continue
+        where = f"{path}:{lineno}"
+        if len(cells) < 2:
+            raise DataError(
+                f"expected a token and a tag, found {len(cells)} column(s): {line!r}",
+                where=where,
+                fix="write `token<TAB>tag` on every line, a blank line between sentences",
+            )
+        token, tag = cells[token_column].strip(), cells[tag_column].strip()
+        check_tag(tag, where)
+        if not tokens:
+            start = lineno
+        tokens.append(token)
+        tags.append(tag)
+    if tokens:
+        sentences.append(TokenExample(tokens, tags, f"{path}:{start}"))
+    if not sentences:
+        raise DataError("no sentences found", where=str(path), fix="check the file's format")
+    return sentences
+
+
+def read_jsonl(path: Path, *, text_field: str = "text") -> list[TokenExample] | list[TextExample]:
+    """JSON Lines: `{"tokens": [...], "tags": [...]}` or `{"text": ..., "label"|"labels": ...}`."""
+    text = read_text(path)
+    token_rows: list[TokenExample] = []
+    text_rows: list[TextExample] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(
+                f"not valid JSON ({e.msg} at column {e.colno})",
+                where=where,
+                fix="one object a line",
+            ) from None
+        if not isinstance(row, dict):
+            raise DataError("each line must be a JSON object", where=where)
+        if "tokens" in row:
+            toks, tags = row.get("tokens"), row.get("tags", row.get("ner_tags"))
+            if not isinstance(toks, list) or not isinstance(tags, list):
+                raise DataError(
+                    '"tokens" and "tags" must both be lists', where=where, fix='add "tags": [...]'
+                )
+            if len(toks) != len(tags):
+                raise DataError(
+                    f"{len(toks)} tokens but {len(tags)} tags",
+                    where=where,
+                    fix="give exactly one tag per token",
+                )
+            for tag in tags:
+                check_tag(str(tag), where)
+            token_rows.append(TokenExample([str(t) for t in toks], [str(t) for t in tags], where))
+        elif text_field in row:
+            labels = row.get("labels", row.get("label"))
+            if labels is None:
+                raise DataError(
+                    f'a {text_field!r} row needs "label" (or "labels" for multi-label)',
+                    where=where,
+                )
+            labels = labels if isinstance(labels, list) else [labels]
+            text_rows.append(TextExample(str(row[text_field]), [str(x) for x in labels], where))
+        else:
+            raise DataError(
+                f"row has neither 'tokens' nor {text_field!r}: keys {sorted(row)}",
+                where=where,
+                fix='use {"tokens": [...], "tags": [...]} or {"text": ..., "label": ...}',
+            )
+        if token_rows and text_rows:
+            raise DataError(
+                "the file mixes token rows and text rows", where=where, fix="use one kind per file"
+            )
+    rows = token_rows or text_rows
+    if not rows:
+        raise DataError("no rows found", where=str(path), fix="check the file's format")
+    return rows
+
+
+def read_csv(
+    path: Path,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    label_separator: str | None = None,
+) -> list[TextExample]:
+    """CSV with a header row. `label_separator` splits a multi-label cell (e.g. '|')."""
+    text = read_text(path)
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    for col in (text_column, label_column):
+        if col not in header:
+            raise DataError(
+                f"no column {col!r}; the header has {header}",
+                where=f"{path}:1",
+                fix="set data.text_column / data.label_column to the right names",
+            )
+    rows: list[TextExample] = []
+    for rowno, row in enumerate(reader, start=2):
+        where = f"{path}:{reader.line_num or rowno}"
+        label = (row.get(label_column) or "").strip()
+        if not label:
+            raise DataError(f"empty {label_column!r}", where=where, fix="give every row a label")
+        labels = [x.strip() for x in label.split(label_separator)] if label_separator else [label]
+        rows.append(TextExample(row.get(text_column) or "", labels, where))
+    if not rows:
+        raise DataError("no rows found under the header", where=str(path))
+    return rows

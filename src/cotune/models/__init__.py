@@ -1,0 +1,1 @@
+"""Pretrained backbones: a catalog of named encoders, loading offline, and importers."""

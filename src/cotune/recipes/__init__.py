@@ -1,0 +1,1 @@
+"""Recipes: read top to bottom, call only the library."""

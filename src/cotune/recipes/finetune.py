@@ -1,0 +1,188 @@
+"""Fine-tune recipe: data -> task -> model -> method -> loop -> artifact."""
+
+from __future__ import annotations
+
+import random
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from transformers import AutoTokenizer
+
+from cotune.config.schema import RunConfig
+from cotune.data import load_splits
+from cotune.data.examples import TextExample, TokenExample
+from cotune.data.stats import unk_rate, words_of
+from cotune.errors import ConfigError
+from cotune.methods import get_method
+from cotune.methods.registry import count_parameters
+from cotune.models.catalog import resolve_backbone
+from cotune.recipes.writer import write_artifact
+from cotune.tasks import build_task
+from cotune.training.loop import Callback, fit
+
+
+def default_metric(cfg: RunConfig) -> str:
+    if cfg.train.metric:
+        return cfg.train.metric
+    if cfg.task == "token-classification":
+        return "f1"
+    return "micro_f1" if cfg.model.multi_label else "accuracy"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def prepare_output(out: Path, cfg: RunConfig, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to clobber a finished artifact or someone's unfinished run, unless asked."""
+    saved = out / "run_config.yaml"
+    if out.exists() and any(out.iterdir()):
+        if overwrite:
+            shutil.rmtree(out)
+        elif resume:
+            if saved.exists():
+                old = yaml.safe_load(saved.read_text(encoding="utf-8"))
+                new = cfg.model_dump(mode="json")
+                diff = sorted(_diff(old, new))
+                if diff:
+                    raise ConfigError(
+                        f"--resume with a different config: {', '.join(diff)} changed",
+                        where=str(saved),
+                        fix="resume with the same config, or start a new run (--name / "
+                        "--overwrite)",
+                    )
+        else:
+            raise ConfigError(
+                f"{out} already holds a run",
+                fix="pass --resume to continue it, --overwrite to replace it, or set --name",
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    if not saved.exists():
+        saved.write_text(
+            yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
+        )
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for k in set(a) | set(b):
+            out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+def finetune(
+    cfg: RunConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> Path:
+    """Train a task model as `cfg` says and write its artifact folder; returns the folder."""
+    out = cfg.output_dir / cfg.run_name()
+    prepare_output(out, cfg, resume=resume, overwrite=overwrite)
+    seed_everything(cfg.train.seed)
+
+    splits, provenance = load_splits(cfg.data)
+    want = "tokens" if cfg.task == "token-classification" else "text"
+    if splits.kind != want:
+        raise ConfigError(
+            f"task {cfg.task!r} needs {want} data, but {provenance.name!r} holds {splits.kind}",
+            where="task",
+            fix="pick the task that matches the data",
+        )
+    if splits.multi_label and not cfg.model.multi_label:
+        raise ConfigError(
+            "the data has several labels per text", where="model.multi_label", fix="set it true"
+        )
+
+    backbone = resolve_backbone(cfg.model.backbone)
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    labels = _train_labels(splits.train)
+    task = build_task(cfg.task, labels, tokenizer, cfg.model)
+    model: Any = task.build_model(backbone, cfg.model)
+    method = get_method(cfg.method.name)
+    model = method.apply(model, method.parse(cfg.method.options()))  # may wrap the model
+    params = count_parameters(model)
+
+    features = task.encode(splits.train)
+    words = [
+        sum(1 for w in f.word_index if w >= 0)
+        if f.word_index
+        else words_of(splits.train[f.example_index])
+        for f in features
+    ]
+    metric = default_metric(cfg)
+    bs = cfg.train.eval_batch_size
+    result = fit(
+        model,
+        task.collate,
+        features,
+        words,
+        lambda m: task.metrics(task.predict(m, splits.dev, bs), splits.dev),
+        cfg.train,
+        metric=metric,
+        checkpoint_dir=out / "checkpoints",
+        resume=resume,
+        callbacks=callbacks,
+        progress=progress,
+    )
+    dev = task.metrics(task.predict(model, splits.dev, bs), splits.dev) if splits.dev else {}
+    test = task.metrics(task.predict(model, splits.test, bs), splits.test) if splits.test else {}
+    st = result.state
+    epochs_done = st.step / max(1, result.total_steps) * cfg.train.epochs
+    training = {
+        "metric": metric,
+        "best_dev": st.best_metric,
+        "best_step": st.best_step,
+        "steps": st.step,
+        "epochs": round(epochs_done, 4),
+        "stopped_early": st.stopped_early,
+        "train_seconds": round(st.train_seconds, 3),
+        "seconds_per_epoch": round(st.train_seconds / max(epochs_done, 1e-9), 3),
+        "train_words": st.train_words,
+        "words_per_s": round(result.words_per_second, 2),
+        "params_total": params["total"],
+        "params_trainable": params["trainable"],
+        "trainable_pct": round(params["trainable_pct"], 4),
+        "train_features": len(features),
+        "train_examples": len(splits.train),
+    }
+    write_artifact(
+        out,
+        cfg=cfg,
+        model=model,
+        tokenizer=tokenizer,
+        task=task,
+        method=method,
+        backbone=backbone,
+        provenance=provenance.to_dict(),
+        split=splits.record,
+        metrics={"dev": dev, "test": test, "training": training},
+        history=st.history,
+        unk=unk_rate(splits.train, tokenizer),
+    )
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    return out
+
+
+def _train_labels(train: Sequence[TokenExample | TextExample]) -> list[str]:
+    """Label inventory from train. NER: O plus B-/I- of every type seen (a type's I- tag may be
+    absent from train when all its entities are one word, yet the model must be able to say it)."""
+    seen: set[str] = set()
+    for ex in train:
+        if isinstance(ex, TokenExample):
+            seen.update(p + t[2:] for t in ex.tags if t != "O" for p in ("B-", "I-"))
+            seen.add("O")
+        else:
+            seen.update(ex.labels)
+    return sorted(seen)

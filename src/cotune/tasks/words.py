@@ -1,0 +1,27 @@
+"""Raw text -> words with character offsets, the way the model's tokenizer splits words.
+
+Using the tokenizer's own word boundaries (fast tokenizers' word_ids) keeps cotune's words the
+same as the Hugging Face token-classification pipeline's, so both agree on raw text.
+"""
+
+from __future__ import annotations
+
+from transformers import PreTrainedTokenizerBase
+
+
+def word_spans(text: str, tokenizer: PreTrainedTokenizerBase) -> list[tuple[int, int]]:
+    """[(start, end)] character offsets of each word of `text`."""
+    if not text:
+        return []
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    spans: list[tuple[int, int]] = []
+    last_word = None
+    for w, (s, e) in zip(enc.word_ids(), enc["offset_mapping"], strict=True):
+        if w is None or e <= s:
+            continue
+        if w == last_word:
+            spans[-1] = (spans[-1][0], e)
+        else:
+            spans.append((s, e))
+            last_word = w
+    return spans

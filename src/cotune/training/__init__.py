@@ -1,0 +1,1 @@
+"""The one training loop, with batching, optimiser/schedule, checkpoints and callbacks."""

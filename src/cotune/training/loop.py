@@ -1,0 +1,247 @@
+"""The one training loop. Recipes (fine-tune, distil, DP, federated client step) all call `fit`.
+
+What changes the numbers lives here once: loss normalisation under gradient accumulation,
+clipping, the schedule, evaluation and best-model selection, checkpoint/resume.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from cotune.config.schema import TrainConfig
+from cotune.tasks.base import Feature
+from cotune.training.batching import epoch_batches
+from cotune.training.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from cotune.training.loss import LossFn, count_units, task_loss
+from cotune.training.optim import build_optimizer, linear_schedule
+from cotune.training.progress import make_progress
+
+LOG_EVERY = 10
+
+
+@dataclass
+class TrainState:
+    """Everything about the loop's position that a resumed run needs."""
+
+    step: int = 0
+    epoch: int = 0
+    group_in_epoch: int = 0  # optimizer steps already taken in `epoch`
+    best_metric: float | None = None
+    best_step: int = 0
+    evals_without_gain: int = 0
+    stopped_early: bool = False
+    train_seconds: float = 0.0
+    train_words: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Callback(Protocol):
+    def on_step_end(self, state: TrainState, model: nn.Module) -> None: ...
+
+
+Evaluate = Callable[[nn.Module], dict[str, Any]]
+
+
+@dataclass
+class FitResult:
+    state: TrainState
+    total_steps: int
+
+    @property
+    def words_per_second(self) -> float:
+        return self.state.train_words / max(self.state.train_seconds, 1e-9)
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def load_trainable(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in tensors.items():
+            params[name].copy_(value)
+
+
+def total_steps(n_features: int, cfg: TrainConfig) -> tuple[int, int]:
+    """(optimizer steps per epoch, total optimizer steps)."""
+    per_epoch = math.ceil(math.ceil(n_features / cfg.batch_size) / cfg.grad_accum)
+    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
+    return per_epoch, total
+
+
+def fit(
+    model: nn.Module,
+    collate: Callable[[Sequence[Feature]], dict[str, torch.Tensor]],
+    features: Sequence[Feature],
+    words: Sequence[int],
+    evaluate: Evaluate,
+    cfg: TrainConfig,
+    *,
+    metric: str,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+    loss_fn: LossFn = task_loss,
+    callbacks: Sequence[Callback] = (),
+    progress: bool | None = None,
+) -> FitResult:
+    """Train `model` on `features`; keep the weights of the best dev evaluation.
+
+    `words[i]` is the number of words feature i trains on (for throughput in words/s).
+    `evaluate(model)` returns dev metrics including `metric` (higher is better).
+    """
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    per_epoch, total = total_steps(len(features), cfg)
+    warmup = int(cfg.warmup_ratio * total)
+    torch.manual_seed(cfg.seed)
+    optimizer = build_optimizer(model, cfg)
+    scheduler = linear_schedule(optimizer, warmup, total)
+    state = TrainState()
+    best: dict[str, torch.Tensor] | None = None
+    lengths = [len(f) for f in features]
+    eval_every = cfg.eval_every or per_epoch
+
+    if resume and checkpoint_dir is not None and (ckpt := latest_checkpoint(checkpoint_dir)):
+        saved = load_checkpoint(ckpt)
+        load_trainable(model, saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        state = TrainState(**saved["state"])
+        best = saved.get("best")
+        set_rng_state(saved["rng"])
+
+    def checkpoint() -> None:
+        if checkpoint_dir is None:
+            return
+        save_checkpoint(
+            checkpoint_dir,
+            state.step,
+            {
+                "model": trainable_state(model),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "state": asdict(state),
+                "best": best,
+                "rng": rng_state(),
+            },
+            keep=cfg.keep_checkpoints,
+        )
+
+    def run_eval() -> bool:
+        """Evaluate on dev; returns True when early stopping says stop."""
+        nonlocal best
+        metrics = evaluate(model)
+        value = float(metrics[metric])
+        entry = {"step": state.step, "epoch": state.step / per_epoch, f"dev_{metric}": value}
+        state.history.append({"type": "eval", **entry, "dev": _scalars(metrics)})
+        if state.best_metric is None or value > state.best_metric:
+            state.best_metric, state.best_step, state.evals_without_gain = value, state.step, 0
+            best = trainable_state(model)
+        else:
+            state.evals_without_gain += 1
+        patience = cfg.early_stopping_patience
+        return patience is not None and state.evals_without_gain >= patience
+
+    model.train()
+    bar = make_progress(progress)
+    with bar:
+        task_id = bar.add_task("train", total=total, completed=state.step, info="")
+        window_loss, window_units, window_words, window_time = 0.0, 0, 0, 0.0
+        while state.step < total and not state.stopped_early:
+            batches = epoch_batches(
+                lengths,
+                cfg.batch_size,
+                seed=cfg.seed,
+                epoch=state.epoch,
+                group_by_length=cfg.group_by_length,
+            )
+            groups = [
+                batches[g : g + cfg.grad_accum] for g in range(0, len(batches), cfg.grad_accum)
+            ]
+            for group in groups[state.group_in_epoch :]:
+                t0 = time.perf_counter()
+                micro = [collate([features[i] for i in b]) for b in group]
+                units = sum(count_units(m) for m in micro)
+                step_loss = 0.0
+                for m in micro:
+                    loss = loss_fn(model, m) / max(units, 1)
+                    loss.backward()
+                    step_loss += float(loss.detach())
+                if cfg.max_grad_norm:
+                    torch.nn.utils.clip_grad_norm_(
+                        [p for p in model.parameters() if p.requires_grad], cfg.max_grad_norm
+                    )
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                dt = time.perf_counter() - t0
+                n_words = sum(words[i] for b in group for i in b)
+                state.step += 1
+                state.group_in_epoch += 1
+                state.train_seconds += dt
+                state.train_words += n_words
+                window_loss += step_loss * units
+                window_units += units
+                window_words += n_words
+                window_time += dt
+                if state.step % LOG_EVERY == 0 or state.step == total:
+                    state.history.append(
+                        {
+                            "type": "train",
+                            "step": state.step,
+                            "epoch": state.step / per_epoch,
+                            "loss": window_loss / max(window_units, 1),
+                            "lr": scheduler.get_last_lr()[0],
+                            "words_per_s": window_words / max(window_time, 1e-9),
+                        }
+                    )
+                    bar.update(
+                        task_id,
+                        info=f"loss {state.history[-1]['loss']:.4f} "
+                        f"{state.history[-1]['words_per_s']:.0f} words/s",
+                    )
+                    window_loss, window_units, window_words, window_time = 0.0, 0, 0, 0.0
+                bar.update(task_id, completed=state.step)
+                end_of_epoch = state.group_in_epoch == len(groups)
+                if (
+                    state.step % eval_every == 0
+                    or state.step == total
+                    or (cfg.eval_every is None and end_of_epoch)
+                ):
+                    state.stopped_early = run_eval()
+                    model.train()
+                if end_of_epoch:
+                    state.epoch += 1
+                    state.group_in_epoch = 0
+                if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
+                    checkpoint()
+                for cb in callbacks:
+                    cb.on_step_end(state, model)
+                if state.step >= total or state.stopped_early:
+                    break
+            else:
+                continue
+            break
+    if best is not None:
+        load_trainable(model, best)
+    model.eval()
+    return FitResult(state, total)
+
+
+def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}

@@ -1,0 +1,1 @@
+"""Uses of an artifact: evaluate, predict (texts and files), data summaries."""

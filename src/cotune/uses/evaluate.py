@@ -1,0 +1,49 @@
+"""Evaluate an artifact on its recorded split or on any labelled file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cotune.artifact import load_artifact
+from cotune.config.schema import DataConfig
+from cotune.data.load import check_labels_known, load_splits, read_labelled
+from cotune.errors import DataError
+
+
+def evaluate_artifact(
+    folder: Path, data: str | None = None, *, split: str = "test", batch_size: int = 64
+) -> dict[str, Any]:
+    predictor = load_artifact(folder)
+    trained_on = DataConfig(**predictor.meta.config["data"])
+    if data is None or data == trained_on.source:
+        splits, _ = load_splits(trained_on)
+        if split not in ("train", "dev", "test"):
+            raise DataError(f"unknown split {split!r}", fix="use --split train, dev or test")
+        examples = getattr(splits, split)
+        name = f"{trained_on.source or trained_on.train}:{split}"
+    elif Path(data).is_file():
+        corpus_cfg = trained_on.model_copy(update={"source": data, "train": None})
+        examples = read_labelled(Path(data), corpus_cfg)
+        name = data
+    else:
+        cfg = DataConfig(source=data)
+        splits, _ = load_splits(cfg)
+        examples = getattr(splits, split)
+        name = f"{data}:{split}"
+    _check_known(predictor.meta.labels, examples)
+    metrics = predictor.evaluate(examples, batch_size)
+    return {"data": name, **metrics}
+
+
+def _check_known(labels: list[str], examples: list[Any]) -> None:
+    from cotune.data.examples import Example, TextExample, TokenExample
+
+    if not examples:
+        raise DataError("nothing to evaluate: the split is empty")
+    ref: list[Example]
+    if isinstance(examples[0], TokenExample):
+        ref = [TokenExample([], [lab]) for lab in labels]
+    else:
+        ref = [TextExample("", [lab]) for lab in labels]
+    check_labels_known(ref, examples, "the evaluation data")
