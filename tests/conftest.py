@@ -15,13 +15,95 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 torch.set_num_threads(1)
 
-WORDS = (
-    "the a of and to in is was he she it they we you i on at by for with from this that "
-    "paris london berlin new york john mary obama apple google microsoft amazon city company "
-    "visited went saw likes loves hates film movie great bad good terrible awful fine "
-    "person place thing today yesterday tomorrow . , ! ? ' - @ # : ( ) & $ % 1 2 3 "
-    "##s ##ed ##ing ##er ##ly ##y ##a ##e ##o ##n ##t ##r ##l"
-).split()
+WORDS = [
+    "the",
+    "a",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "was",
+    "he",
+    "she",
+    "it",
+    "they",
+    "we",
+    "you",
+    "i",
+    "on",
+    "at",
+    "by",
+    "for",
+    "with",
+    "from",
+    "this",
+    "that",
+    "paris",
+    "london",
+    "berlin",
+    "new",
+    "york",
+    "john",
+    "mary",
+    "obama",
+    "apple",
+    "google",
+    "microsoft",
+    "amazon",
+    "city",
+    "company",
+    "visited",
+    "went",
+    "saw",
+    "likes",
+    "loves",
+    "hates",
+    "film",
+    "movie",
+    "great",
+    "bad",
+    "good",
+    "terrible",
+    "awful",
+    "fine",
+    "person",
+    "place",
+    "thing",
+    "today",
+    "yesterday",
+    "tomorrow",
+    ".",
+    ",",
+    "!",
+    "?",
+    "'",
+    "-",
+    "@",
+    "#",
+    ":",
+    "(",
+    ")",
+    "&",
+    "$",
+    "%",
+    "1",
+    "2",
+    "3",
+    "##s",
+    "##ed",
+    "##ing",
+    "##er",
+    "##ly",
+    "##y",
+    "##a",
+    "##e",
+    "##o",
+    "##n",
+    "##t",
+    "##r",
+    "##l",
+]
 ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
 CHARS = list(ALNUM) + [f"##{c}" for c in ALNUM]
 CJK = list("北京上海中国人民日报江泽民新华社记者李鹏好差很")
@@ -36,7 +118,7 @@ def build_tokenizer(folder: Path):
             vocab.append(tok)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tok = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    tok = BertTokenizerFast(vocab={t: i for i, t in enumerate(vocab)}, do_lower_case=True)
     tok.save_pretrained(folder)
     return tok
 

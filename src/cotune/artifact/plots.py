@@ -32,7 +32,8 @@ def training_curve(history: Sequence[dict[str, Any]], metric: str, path: Path) -
         )
         ax2.set_ylabel(f"dev {metric}")
         ax2.legend(loc="lower right")
-    ax.legend(loc="upper right")
+    if train:
+        ax.legend(loc="upper right")
     ax.set_title("training curve")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

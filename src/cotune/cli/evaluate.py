@@ -13,6 +13,7 @@ HELP = """Evaluate an artifact on a data set.
 With a catalog name (or the data the model was trained on) the split recorded in the artifact is
 rebuilt and --split picks its part; a file is evaluated whole.
 
+\b
   cotune evaluate runs/wnut16-full --data wnut16 --split test
   cotune evaluate runs/wnut16-full --data my_ner.conll
 """

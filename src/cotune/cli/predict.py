@@ -15,6 +15,7 @@ A text prints JSON. A file (.jsonl with {"text": ...} or {"tokens": [...]} per l
 text file with one text per line) gives JSONL, to --output or stdout. An interrupted file run
 continues where it stopped when run again with the same --output.
 
+\b
   cotune predict runs/wnut16-full "Obama visited Paris with Apple executives"
   cotune predict runs/rt-polarity-full reviews.jsonl --output predictions.jsonl
 """

@@ -13,6 +13,7 @@ HELP = """Fine-tune a backbone as the YAML run config says; write the artifact f
 
 Any config key can be overridden with a dotted flag (YAML key = flag = attribute):
 
+\b
   cotune train configs/wnut16-ner.yaml
   cotune train configs/wnut16-ner.yaml --train.lr 3e-5 --train.epochs 3
   cotune train configs/rt-polarity.yaml --method.name lora --method.r 8

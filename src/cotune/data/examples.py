@@ -70,10 +70,4 @@ class Splits:
     record: dict[str, Any]
     kind: Kind = "tokens"
     multi_label: bool = False
-
-    def labels(self) -> list[str]:
-        """Label (or tag) inventory, as the model will see it: sorted, from all splits."""
-        seen: set[str] = set()
-        for ex in self.train + self.dev + self.test:
-            seen.update(ex.tags if isinstance(ex, TokenExample) else ex.labels)
-        return sorted(seen)
+    labels: list[str] = field(default_factory=list)  # what the model outputs (from train)

@@ -167,14 +167,30 @@ def load_splits(cfg: DataConfig) -> tuple[Splits, Provenance]:
         )
         record = dict(split_record)
     record["tag_scheme_read"] = scheme if corpus.kind == "tokens" else None
-    if cfg.limit:
-        train, dev, test = train[: cfg.limit], dev[: cfg.limit], test[: cfg.limit]
-        record["limit"] = cfg.limit
     if not train:
         raise DataError("the training split is empty", fix="use more data or smaller dev/test")
     for name, part in (("dev", dev), ("test", test)):
         check_labels_known(train, part, name)
+    labels = label_inventory(train)
+    if cfg.limit:
+        train, dev, test = train[: cfg.limit], dev[: cfg.limit], test[: cfg.limit]
+        record["limit"] = cfg.limit
     multi = corpus.multi_label or any(
         isinstance(ex, TextExample) and len(ex.labels) > 1 for ex in train
     )
-    return Splits(train, dev, test, record, kind=corpus.kind, multi_label=multi), provenance
+    splits = Splits(train, dev, test, record, kind=corpus.kind, multi_label=multi, labels=labels)
+    return splits, provenance
+
+
+def label_inventory(train: list[Example]) -> list[str]:
+    """What the model will output, from the training split. NER: O plus B-/I- of every type
+    seen (a type's I- tag may be absent from train when all its entities are one word, yet the
+    model must be able to say it)."""
+    seen: set[str] = set()
+    for ex in train:
+        if isinstance(ex, TokenExample):
+            seen.update(p + t[2:] for t in ex.tags if t != "O" for p in ("B-", "I-"))
+            seen.add("O")
+        else:
+            seen.update(ex.labels)
+    return sorted(seen)

@@ -15,7 +15,6 @@ from transformers import AutoTokenizer
 
 from cotune.config.schema import RunConfig
 from cotune.data import load_splits
-from cotune.data.examples import TextExample, TokenExample
 from cotune.data.stats import unk_rate, words_of
 from cotune.errors import ConfigError
 from cotune.methods import get_method
@@ -107,8 +106,7 @@ def finetune(
 
     backbone = resolve_backbone(cfg.model.backbone)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
-    labels = _train_labels(splits.train)
-    task = build_task(cfg.task, labels, tokenizer, cfg.model)
+    task = build_task(cfg.task, splits.labels, tokenizer, cfg.model)
     model: Any = task.build_model(backbone, cfg.model)
     method = get_method(cfg.method.name)
     model = method.apply(model, method.parse(cfg.method.options()))  # may wrap the model
@@ -173,16 +171,3 @@ def finetune(
     )
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     return out
-
-
-def _train_labels(train: Sequence[TokenExample | TextExample]) -> list[str]:
-    """Label inventory from train. NER: O plus B-/I- of every type seen (a type's I- tag may be
-    absent from train when all its entities are one word, yet the model must be able to say it)."""
-    seen: set[str] = set()
-    for ex in train:
-        if isinstance(ex, TokenExample):
-            seen.update(p + t[2:] for t in ex.tags if t != "O" for p in ("B-", "I-"))
-            seen.add("O")
-        else:
-            seen.update(ex.labels)
-    return sorted(seen)
