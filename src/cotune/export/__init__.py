@@ -1,0 +1,1 @@
+"""Export trained task models: ONNX graphs, int8 dynamic quantization, parity checks."""

@@ -1,0 +1,183 @@
+"""ONNX export, int8 quantization and parity of tiny BERT classifiers, checked against PyTorch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertTokenizer,
+    PreTrainedModel,
+)
+
+from cotune.export.onnx import OnnxLogits, export_onnx, parity, quantize_int8
+
+INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
+HEADS = [BertForTokenClassification, BertForSequenceClassification]
+# (batch, sequence) pairs different from the exporter's probe batch (2 x 14).
+SHAPES = [(1, 2), (4, 9), (3, 64)]
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> BertTokenizer:
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"word{i}" for i in range(95)]
+    return BertTokenizer(vocab={t: i for i, t in enumerate(vocab)})
+
+
+def tiny_classifier(head: type[PreTrainedModel], num_labels: int = 5) -> PreTrainedModel:
+    """Random tiny BERT with every weight perturbed: default init has zero biases, which would
+    let a dropped bias or a wrong input go unnoticed."""
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    config.num_labels = num_labels
+    model = head(config).eval()
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.1 * torch.randn_like(param))
+    return model
+
+
+def random_batch(batch: int, sequence: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Token ids, a padded tail on the first row, and both token types."""
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, 100, (batch, sequence), generator=generator)
+    mask = torch.ones_like(ids)
+    mask[0, sequence // 2 + 1 :] = 0
+    types = torch.zeros_like(ids)
+    types[:, sequence // 2 :] = 1
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+
+def expected_shape(model: PreTrainedModel, batch: int, sequence: int) -> tuple[int, ...]:
+    labels = model.config.num_labels
+    assert labels is not None
+    token_level = isinstance(model, BertForTokenClassification)
+    return (batch, sequence, labels) if token_level else (batch, labels)
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_export_has_dynamic_inputs_and_matches_torch(
+    head: type[PreTrainedModel], tokenizer: BertTokenizer, tmp_path: Path
+) -> None:
+    model = tiny_classifier(head)
+    model.train()
+    path = export_onnx(model, tokenizer, tmp_path / "model.onnx")
+    assert model.training  # the caller's mode is restored
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]  # no temporary file left
+
+    graph = onnx.load(str(path)).graph
+    assert [i.name for i in graph.input] == INPUTS
+    assert [o.name for o in graph.output] == ["logits"]
+    for value in graph.input:
+        assert [d.dim_param for d in value.type.tensor_type.shape.dim] == ["batch", "sequence"]
+
+    model.eval()
+    runner = OnnxLogits(path)
+    for batch, sequence in SHAPES:
+        inputs = random_batch(batch, sequence)
+        assert parity(model, path, inputs) < 1e-4
+        arrays = [inputs[n].numpy() for n in INPUTS]
+        assert runner(*arrays).shape == expected_shape(model, batch, sequence)
+
+
+def test_token_types_really_reach_the_graph(tokenizer: BertTokenizer, tmp_path: Path) -> None:
+    model = tiny_classifier(BertForSequenceClassification)
+    runner = OnnxLogits(export_onnx(model, tokenizer, tmp_path / "model.onnx"))
+    inputs = {k: v.numpy() for k, v in random_batch(2, 8).items()}
+    with_types = runner(inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"])
+    without = runner(inputs["input_ids"], inputs["attention_mask"])  # zeros
+    assert np.abs(with_types - without).max() > 1e-3
+
+
+def test_model_without_token_types_gets_two_inputs(
+    tokenizer: BertTokenizer, tmp_path: Path
+) -> None:
+    tokenizer = BertTokenizer(
+        vocab=tokenizer.get_vocab(), model_input_names=["input_ids", "attention_mask"]
+    )
+    model = tiny_classifier(BertForTokenClassification)
+    path = export_onnx(model, tokenizer, tmp_path / "model.onnx")
+    runner = OnnxLogits(path)
+    assert runner.input_names == ["input_ids", "attention_mask"]
+    inputs = random_batch(3, 7)
+    del inputs["token_type_ids"]
+    assert parity(model, path, inputs) < 1e-4
+    ids, mask = inputs["input_ids"].numpy(), inputs["attention_mask"].numpy()
+    # token_type_ids are accepted by the wrapper but not fed to a graph that lacks them.
+    np.testing.assert_array_equal(runner(ids, mask, np.ones_like(ids)), runner(ids, mask))
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_int8_model_runs_close_to_fp32(
+    head: type[PreTrainedModel], tokenizer: BertTokenizer, tmp_path: Path
+) -> None:
+    model = tiny_classifier(head)
+    fp32 = export_onnx(model, tokenizer, tmp_path / "model.onnx")
+    int8 = quantize_int8(fp32, tmp_path / "model.int8.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.int8.onnx", "model.onnx"]
+
+    graph = onnx.load(str(int8)).graph
+    weights = {t.name for t in graph.initializer}
+    assert any(n.op_type == "MatMulInteger" for n in graph.node)
+    float_weight_matmuls = [
+        n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights
+    ]
+    assert float_weight_matmuls == []  # every Linear layer was quantized
+
+    reference, quantized = OnnxLogits(fp32), OnnxLogits(int8)
+    for batch, sequence in SHAPES:
+        arrays = [v.numpy() for v in random_batch(batch, sequence).values()]
+        got, want = quantized(*arrays), reference(*arrays)
+        assert got.shape == expected_shape(model, batch, sequence)
+        assert np.isfinite(got).all()
+        # Quantization noise, not a broken graph: logits stay strongly correlated.
+        assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.98
+
+
+def test_failed_quantization_keeps_the_previous_file(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an onnx file")
+    out = tmp_path / "model.int8.onnx"
+    out.write_bytes(b"previous good model")
+    with pytest.raises(Exception):  # noqa: B017 - whatever onnx raises, nothing may change
+        quantize_int8(broken, out)
+    assert out.read_bytes() == b"previous good model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.onnx", "model.int8.onnx"]
+
+
+def test_dynamo_exporter_also_gives_dynamic_axes(tokenizer: BertTokenizer, tmp_path: Path) -> None:
+    model = tiny_classifier(BertForSequenceClassification)
+    path = export_onnx(model, tokenizer, tmp_path / "model.onnx", exporter="dynamo")
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]  # one file, no external data
+    for batch, sequence in SHAPES[:2]:
+        assert parity(model, path, random_batch(batch, sequence)) < 1e-4
+    quantized = OnnxLogits(quantize_int8(path, tmp_path / "model.int8.onnx"))
+    arrays = [v.numpy() for v in random_batch(2, 5).values()]
+    assert quantized(*arrays).shape == (2, 5)
+
+
+def test_unsupported_opset_is_refused(tokenizer: BertTokenizer, tmp_path: Path) -> None:
+    model = tiny_classifier(BertForSequenceClassification)
+    with pytest.raises(ValueError, match="opset=9"):
+        export_onnx(model, tokenizer, tmp_path / "model.onnx", opset=9)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_runner_thread_count_is_configurable(tokenizer: BertTokenizer, tmp_path: Path) -> None:
+    model = tiny_classifier(BertForSequenceClassification)
+    path = export_onnx(model, tokenizer, tmp_path / "model.onnx")
+    runner = OnnxLogits(path, intra_op_num_threads=2)
+    assert runner.session.get_session_options().intra_op_num_threads == 2
