@@ -1,0 +1,1 @@
+"""Knowledge distillation: teacher/student losses, student builders, structured pruning."""

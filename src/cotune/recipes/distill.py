@@ -1,0 +1,175 @@
+"""Distil recipe: teacher artifact -> student (layer subset or catalog backbone) -> optional
+structured pruning -> the one loop with a distillation loss -> artifact.
+
+The student artifact is an ordinary `full` artifact: `load_artifact`, `evaluate`, `predict`,
+`export` and `serve` use it like any other. What distillation adds is recorded under
+`metrics.json["distill"]` (teacher, temperature, alpha, teacher's dev metric, retention).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from transformers import AutoTokenizer
+
+from cotune.artifact import load_artifact
+from cotune.data import load_splits
+from cotune.data.stats import unk_rate, words_of
+from cotune.distill.config import DistillConfig
+from cotune.distill.losses import distill_loss
+from cotune.distill.prune import prune_model
+from cotune.distill.students import (
+    check_same_tokenizer,
+    encoder_layers,
+    layer_subset_student,
+    uniform_mapping,
+)
+from cotune.errors import ConfigError
+from cotune.methods import get_method
+from cotune.methods.registry import count_parameters
+from cotune.models.catalog import resolve_backbone
+from cotune.recipes.finetune import default_metric, prepare_output, seed_everything
+from cotune.recipes.writer import write_artifact
+from cotune.tasks import build_task
+from cotune.training.loop import Callback, fit
+
+
+def distill(
+    cfg: DistillConfig,
+    *,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> Path:
+    """Train the student `cfg` describes from its teacher and write its artifact folder."""
+    out = cfg.output_dir / cfg.run_name()
+    prepare_output(out, cfg, resume=False, overwrite=overwrite)
+    seed_everything(cfg.train.seed)
+    opts = cfg.distill
+    teacher = load_artifact(opts.teacher)
+    if teacher.meta.task != cfg.task:
+        raise ConfigError(
+            f"the teacher {opts.teacher} does {teacher.meta.task}, the config asks for {cfg.task}",
+            where="task",
+            fix=f"set task: {teacher.meta.task}",
+        )
+    if cfg.model.multi_label != bool(teacher.meta.model_config.get("multi_label")):
+        raise ConfigError(
+            "model.multi_label differs from the teacher's",
+            where="model.multi_label",
+            fix="use the teacher's setting",
+        )
+    splits, provenance = load_splits(cfg.data)
+    unknown = sorted(set(splits.labels) - set(teacher.meta.labels))
+    if unknown:
+        raise ConfigError(
+            f"the data has labels the teacher never learnt: {unknown}",
+            where="data",
+            fix="distil on the teacher's data (or a relabelled copy with its labels)",
+        )
+
+    backbone: Path | str
+    if opts.layers is not None:
+        tokenizer = teacher.tokenizer
+        student: Any = layer_subset_student(teacher.model, opts.layers)
+        backbone, mapping = opts.teacher, list(opts.layers)
+    else:
+        backbone = resolve_backbone(cfg.model.backbone)
+        tokenizer = AutoTokenizer.from_pretrained(backbone)
+        check_same_tokenizer(teacher.tokenizer, tokenizer, student_name=cfg.model.backbone)
+        probe = build_task(cfg.task, teacher.meta.labels, tokenizer, cfg.model)
+        student = probe.build_model(backbone, cfg.model)
+        mapping = uniform_mapping(len(encoder_layers(student)), len(encoder_layers(teacher.model)))
+    if opts.hidden_weight > 0 and student.config.hidden_size != teacher.model.config.hidden_size:
+        raise ConfigError(
+            f"hidden-state alignment needs equal widths; the student has "
+            f"{student.config.hidden_size}, the teacher {teacher.model.config.hidden_size}",
+            where="distill.hidden_weight",
+            fix="set it to 0",
+        )
+    task = build_task(cfg.task, teacher.meta.labels, tokenizer, cfg.model)
+    bs = cfg.train.eval_batch_size
+    pruned: dict[str, Any] = {}
+    if opts.prune is not None and (opts.prune.heads > 0 or opts.prune.ffn > 0):
+        pruned = prune_model(student, task, splits.dev or splits.train, opts.prune)
+
+    features = task.encode(splits.train)
+    words = [
+        sum(1 for w in f.word_index if w >= 0)
+        if f.word_index
+        else words_of(splits.train[f.example_index])
+        for f in features
+    ]
+    metric = default_metric(cfg)
+    loss_fn = distill_loss(
+        teacher.model,
+        temperature=opts.temperature,
+        alpha=opts.alpha,
+        hidden_weight=opts.hidden_weight,
+        mapping=mapping,
+    )
+    result = fit(
+        student,
+        task.collate,
+        features,
+        words,
+        lambda m: task.metrics(task.predict(m, splits.dev, bs), splits.dev),
+        cfg.train,
+        metric=metric,
+        checkpoint_dir=out / "checkpoints",
+        loss_fn=loss_fn,
+        callbacks=callbacks,
+        progress=progress,
+    )
+    dev = task.metrics(task.predict(student, splits.dev, bs), splits.dev) if splits.dev else {}
+    test = task.metrics(task.predict(student, splits.test, bs), splits.test) if splits.test else {}
+    teacher_dev = task.metrics(teacher.predict(splits.dev, bs), splits.dev) if splits.dev else {}
+    st = result.state
+    params = count_parameters(student)
+    training = {
+        "metric": metric,
+        "best_dev": st.best_metric,
+        "best_step": st.best_step,
+        "steps": st.step,
+        "epochs": round(result.epochs, 4),
+        "stopped_early": st.stopped_early,
+        "train_seconds": round(st.train_seconds, 3),
+        "train_words": st.train_words,
+        "words_per_s": round(result.words_per_second, 2),
+        "params_total": params["total"],
+        "params_trainable": params["trainable"],
+        "trainable_pct": round(params["trainable_pct"], 4),
+        "train_features": len(features),
+        "train_examples": len(splits.train),
+    }
+    t_metric, s_metric = teacher_dev.get(metric), dev.get(metric)
+    record = {
+        "teacher": str(opts.teacher),
+        "student": f"layers {opts.layers}" if opts.layers is not None else cfg.model.backbone,
+        "temperature": opts.temperature,
+        "alpha": opts.alpha,
+        "hidden_weight": opts.hidden_weight,
+        "teacher_params": count_parameters(teacher.model)["total"],
+        "teacher_dev": t_metric,
+        "retention_pct": round(100 * s_metric / t_metric, 2) if t_metric and s_metric else None,
+        "pruned": pruned,
+    }
+    write_artifact(
+        out,
+        cfg=cfg,
+        model=student,
+        tokenizer=tokenizer,
+        task=task,
+        method=get_method("full"),
+        backbone=backbone,
+        provenance=provenance.to_dict(),
+        split=splits.record,
+        metrics={"dev": dev, "test": test, "training": training, "distill": record},
+        history=st.history,
+        unk=unk_rate(splits.train, tokenizer),
+    )
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    return out

@@ -1,0 +1,98 @@
+"""`cotune export`: ONNX + int8 of a tiny trained artifact, parity, ONNX predict/evaluate agreeing
+with PyTorch, and the quality gate refusing a deliberately broken export (unless --force)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import astuple
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file, save_file
+from typer.testing import CliRunner
+
+from cotune.artifact import load_artifact
+from cotune.artifact.meta import ArtifactMeta
+from cotune.cli.main import app
+from cotune.export.gate import dev_examples
+from cotune.export.runtime import load_onnx_predictor, onnx_file
+from cotune.recipes.finetune import finetune
+from cotune.uses.export import export_artifact
+from tests.unit.helpers import tiny_config
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("export")
+    return {
+        task: finetune(tiny_config(tiny_backbone, out, task, epochs=8), progress=False)
+        for task in ("ner", "cls")
+    }
+
+
+def fresh_copy(src: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / src.name
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.mark.parametrize("task", ["ner", "cls"])
+def test_export_int8_parity_and_onnx_predictions_agree(
+    task: str, trained: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = fresh_copy(trained[task], tmp_path)
+    report = export_artifact(folder, quantize="int8", max_drop=100.0)
+    assert onnx_file(folder, int8=False).exists() and onnx_file(folder, int8=True).exists()
+    assert report.parity_fp32 < 1e-4
+    assert report.parity_int8 is not None
+    assert not list((folder / "onnx").glob(".staging-*"))
+    torch_p, onnx_p = load_artifact(folder), load_onnx_predictor(folder, int8=False)
+    dev = dev_examples(torch_p)
+    # same decisions (tags / labels); scores agree to float precision
+    decisions = [astuple(p)[0] for p in onnx_p.predict(dev)]
+    assert decisions == [astuple(p)[0] for p in torch_p.predict(dev)]
+    got, want = onnx_p.evaluate(dev), torch_p.evaluate(dev)
+    scalars = [k for k, v in want.items() if isinstance(v, float)]
+    assert scalars and {k: got[k] for k in scalars} == pytest.approx({k: want[k] for k in scalars})
+    fp32_gate = report.gates[0]
+    assert fp32_gate.graph == "fp32" and fp32_gate.drop_points == pytest.approx(0.0, abs=1e-6)
+    meta = ArtifactMeta.read(folder)
+    assert meta.extra["export"]["files"] == ["onnx/model.onnx", "onnx/model.int8.onnx"]
+    assert json.loads((folder / "metrics.json").read_text())["export"]["forced"] is False
+    assert "## ONNX export" in (folder / "README.md").read_text()
+
+
+def break_weights(folder: Path) -> None:
+    """Flip the sign of the classifier: every token now gets its least likely tag."""
+    path = folder / "model.safetensors"
+    weights = load_file(path)
+    for name in ("classifier.weight", "classifier.bias"):
+        weights[name] = -weights[name]
+    save_file(weights, path, metadata={"format": "pt"})
+
+
+def test_gate_refuses_a_broken_export_and_force_records_the_drop(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = fresh_copy(trained["ner"], tmp_path)
+    recorded = json.loads((folder / "metrics.json").read_text())["dev"]["f1"]
+    assert recorded > 0.1, "the tiny tagger must have learnt something for this test"
+    break_weights(folder)
+    runner = CliRunner()
+    result = runner.invoke(app, ["export", str(folder), "--format", "onnx"])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert "nothing was written" in message and "allowed: 1" in message
+    assert not (folder / "onnx" / "model.onnx").exists()
+
+    forced = runner.invoke(app, ["export", str(folder), "--format", "onnx", "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert (folder / "onnx" / "model.onnx").exists()
+    gate = ArtifactMeta.read(folder).extra["export"]["gate"][0]
+    assert gate["passed"] is False and gate["reference"] == recorded
+    assert gate["drop_points"] > 1
+    # the refusal named both figures: the PyTorch artifact's and the broken export's
+    assert f"f1 {gate['exported']:.4f}" in message and f"PyTorch artifact {recorded:.4f}" in message
+    card = (folder / "README.md").read_text()
+    assert "forced past the quality gate" in card and f"drop {gate['drop_points']:.2f}" in card
