@@ -13,6 +13,8 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# runs of unrelated tests are not tracked (tests of tracking pick a backend and a temp store)
+os.environ.setdefault("COTUNE_TRACKING", "none")
 torch.set_num_threads(1)
 
 WORDS = [

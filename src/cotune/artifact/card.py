@@ -13,6 +13,37 @@ def _fmt(v: Any) -> str:
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
+def base_licence(meta: ArtifactMeta) -> str | None:
+    """The backbone's licence from cotune's catalog (None for a folder or Hub id)."""
+    from cotune.models.catalog import BACKBONES
+
+    entry = BACKBONES.get(str(meta.backbone.get("name")))
+    return entry.licence if entry else meta.backbone.get("licence")
+
+
+def contributors(meta: ArtifactMeta) -> list[str]:
+    """tracking.contributors of the run config (it defaults to $COTUNE_CONTRIBUTORS or the
+    OS user when the config is made, so the card names who trained, not who rendered it)."""
+    names = (meta.config.get("tracking") or {}).get("contributors")
+    if names:
+        return [str(n) for n in names]
+    from cotune.config.tracking import default_contributors
+
+    return default_contributors()
+
+
+def privacy_lines(meta: ArtifactMeta) -> list[str]:
+    """The `privacy` section of the run config, if the run had one."""
+    privacy = meta.config.get("privacy")
+    if not privacy:
+        return [
+            "- none: trained without differential privacy or de-identification. Like any "
+            "fine-tuned model it may reproduce rare strings (names, handles) from its "
+            "training data."
+        ]
+    return ["```yaml", yaml.safe_dump(privacy, sort_keys=False, allow_unicode=True).strip(), "```"]
+
+
 def model_card(meta: ArtifactMeta, metrics: dict[str, Any]) -> str:
     task_tag = (
         "token-classification" if meta.task == "token-classification" else "text-classification"
@@ -23,7 +54,7 @@ def model_card(meta: ArtifactMeta, metrics: dict[str, Any]) -> str:
         "library_name": "transformers",
         "pipeline_tag": task_tag,
         "base_model": meta.backbone.get("name"),
-        "license": meta.backbone.get("licence", "other"),
+        "license": (base_licence(meta) or "other").lower(),
         "tags": ["cotune", meta.method.get("name", "full")],
         "datasets": [prov.get("name")],
         "model-index": [
@@ -46,6 +77,7 @@ def model_card(meta: ArtifactMeta, metrics: dict[str, Any]) -> str:
         ],
     }
     lines = ["---", yaml.safe_dump(header, sort_keys=False, allow_unicode=True).strip(), "---", ""]
+    licence = base_licence(meta) or "unknown (not in the cotune catalog: check the source)"
     lines += [
         f"# {meta.config.get('name') or 'cotune model'}",
         "",
@@ -59,6 +91,14 @@ def model_card(meta: ArtifactMeta, metrics: dict[str, Any]) -> str:
         f'`transformers.pipeline("{task_tag}", model=FOLDER'
         + (', aggregation_strategy="first")' if task_tag == "token-classification" else ")")
         + "` or `cotune predict FOLDER TEXT`.",
+        "",
+        "Out of scope: decisions about people without human review, and text unlike the "
+        "training data below (other languages, domains or label sets) without re-evaluation.",
+        "",
+        "## Base model",
+        "",
+        f"- `{meta.backbone.get('name')}`, licence: {licence}, weights sha256 (first 16) "
+        f"`{meta.backbone.get('fingerprint')}`",
         "",
         "## Data",
         "",
@@ -109,4 +149,7 @@ def model_card(meta: ArtifactMeta, metrics: dict[str, Any]) -> str:
     unk = meta.extra.get("unk_rate")
     if unk is not None:
         lines.append(f"- Unknown-token rate of the training text under this tokenizer: {unk:.2%}.")
+    lines += ["", "## Privacy", "", *privacy_lines(meta), "", "## Contributors", ""]
+    lines += [f"- {name}" for name in contributors(meta)] or ["- not recorded"]
+    lines.append(f"\nTrained with cotune {meta.cotune_version} on {meta.created}.")
     return "\n".join(lines) + "\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from cotune.cli.common import print_json, reports_errors
@@ -37,3 +39,29 @@ def show(
     from cotune.uses.data_info import data_summary
 
     print_json(data_summary(name, model=model, seed=seed))
+
+
+@app.command(
+    "card",
+    help="Dataset card (Markdown, Hugging Face format): size, label and length distribution, "
+    "tag scheme, source and licence.\n\n  cotune data card wnut16 -o wnut16.md",
+)
+@reports_errors
+def card(
+    name: str = typer.Argument(..., help="Catalog name or file."),
+    seed: int = typer.Option(13, "--seed", help="Split seed."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write to a file (default: stdout)."),
+) -> None:
+    import sys
+
+    from cotune.data.card import dataset_card
+
+    text = dataset_card(name, seed=seed)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    from cotune.cli.common import console
+    from cotune.data.cache import atomic_write_text
+
+    atomic_write_text(output, text)
+    console.print(f"dataset card written to {output}")
