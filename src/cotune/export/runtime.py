@@ -1,0 +1,116 @@
+"""Run an artifact's exported ONNX graph through cotune's own task code.
+
+`OnnxTaskModel` quacks like the Hugging Face model that `Task.predict` expects (callable with
+input_ids / attention_mask tensors, returns an object with `.logits`; `.eval()`, `.train()`,
+`.training`), so windowing of long sentences, word alignment, span offsets and label decoding
+are the very code the PyTorch model runs, not a second copy that could drift.
+
+Where the graphs live in an artifact folder (written by `write_onnx` or `cotune export`):
+
+    ARTIFACT/onnx/model.onnx        fp32, dynamic batch and sequence axes, output "logits"
+    ARTIFACT/onnx/model.int8.onnx   the same after int8 dynamic quantization
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cotune.artifact import Predictor
+from cotune.artifact.meta import ArtifactMeta
+from cotune.config.schema import ModelConfig
+from cotune.errors import ArtifactError
+
+ONNX_DIR = "onnx"
+FP32_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
+
+
+def onnx_file(folder: str | Path, *, int8: bool) -> Path:
+    return Path(folder) / ONNX_DIR / (INT8_FILE if int8 else FP32_FILE)
+
+
+@dataclass
+class OnnxOutput:
+    logits: torch.Tensor
+
+
+class OnnxTaskModel:
+    """An onnxruntime session in the shape of a `PreTrainedModel` for inference."""
+
+    def __init__(self, path: str | Path, threads: int = 1) -> None:
+        from cotune.export.onnx import OnnxLogits
+
+        self.path = Path(path)
+        self.runner = OnnxLogits(self.path, intra_op_num_threads=threads)
+        self.training = False
+
+    def parameters(self) -> Iterator[torch.Tensor]:
+        """One CPU placeholder: task code reads the device of the first parameter to place its
+        inputs, and onnxruntime (CPUExecutionProvider) takes them on the CPU."""
+        yield torch.empty(0)
+
+    def eval(self) -> OnnxTaskModel:
+        return self.train(False)
+
+    def train(self, mode: bool = True) -> OnnxTaskModel:
+        if mode:
+            raise RuntimeError(f"{self.path} is an inference graph: it cannot be trained")
+        self.training = False
+        return self
+
+    def __call__(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        **_: Any,
+    ) -> OnnxOutput:
+        ids = input_ids.cpu().numpy()
+        mask = attention_mask.cpu().numpy() if attention_mask is not None else np.ones_like(ids)
+        types = token_type_ids.cpu().numpy() if token_type_ids is not None else None
+        return OnnxOutput(torch.from_numpy(self.runner(ids, mask, types)))
+
+
+def load_onnx_predictor(folder: str | Path, *, int8: bool = True, threads: int = 1) -> Predictor:
+    """A `Predictor` over the artifact's ONNX graph; the PyTorch weights are not loaded."""
+    from transformers import AutoTokenizer
+
+    from cotune.tasks import build_task
+
+    folder = Path(folder)
+    meta = ArtifactMeta.read(folder)
+    path = onnx_file(folder, int8=int8)
+    if not path.exists():
+        raise ArtifactError(
+            f"{folder} has no exported {'int8 ' if int8 else ''}ONNX graph ({path} is missing)",
+            where=str(folder),
+            fix=f"export it first (`cotune export {folder}{' --quantize int8' if int8 else ''}`), "
+            "or serve with --backend torch",
+        )
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    task = build_task(meta.task, meta.labels, tokenizer, ModelConfig(**meta.model_config))
+    return Predictor(folder, meta, task, OnnxTaskModel(path, threads), tokenizer)
+
+
+def write_onnx(folder: str | Path, *, force: bool = False) -> tuple[Path, Path]:
+    """Export the artifact's model to ARTIFACT/onnx/ (fp32, then int8); returns both paths.
+
+    Existing files are kept unless `force`. Both are written under temporary names and renamed,
+    so a server never picks up a half-written graph.
+    """
+    from cotune.artifact import load_artifact
+    from cotune.export.onnx import export_onnx, quantize_int8
+
+    fp32, int8 = onnx_file(folder, int8=False), onnx_file(folder, int8=True)
+    if force or not fp32.exists():
+        predictor = load_artifact(folder)
+        export_onnx(predictor.model, predictor.tokenizer, fp32)
+    if force or not int8.exists():
+        quantize_int8(fp32, int8)
+    return fp32, int8

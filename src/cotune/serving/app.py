@@ -1,0 +1,249 @@
+"""The HTTP service: `create_app(settings, models)` builds the FastAPI app.
+
+Layers, outside in: metrics (every answer counted, limit refusals included) -> body limit and
+UTF-8 check (before any parsing) -> FastAPI (validation, auth, routes) -> one micro-batcher per
+model -> the model's inference thread. Every failure a client can cause is a JSON error
+{"error": {"type", "message", ...}}; none of them reaches the batcher or the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cotune import __version__
+from cotune.serving.auth import HEADER, ApiKeys
+from cotune.serving.backends import Backend
+from cotune.serving.batcher import InferenceFailed, MicroBatcher, Overloaded, Stopped
+from cotune.serving.errors import ApiError
+from cotune.serving.limits import BodyLimitMiddleware, check_texts
+from cotune.serving.metrics import CONTENT_TYPE, MetricsMiddleware, ServingMetrics
+from cotune.serving.schemas import (
+    ErrorResponse,
+    HealthResponse,
+    ModelInfo,
+    ModelsResponse,
+    PredictRequest,
+    PredictResponse,
+    ReadyResponse,
+    error_body,
+)
+from cotune.serving.settings import ServeSettings
+
+log = logging.getLogger("cotune.serving")
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text}
+    for code, text in [
+        (401, "Missing or unknown API key (when keys are configured)."),
+        (404, "No model of that name."),
+        (413, "A limit was exceeded: max_body_bytes, max_texts or max_chars."),
+        (422, "Malformed request: invalid JSON, wrong fields or types."),
+        (503, "Overloaded (max_queue) or shutting down; retry later."),
+        (504, "The prediction took longer than timeout_s."),
+    ]
+}
+
+
+def shape_prediction(row: dict[str, Any], request: PredictRequest, info: ModelInfo) -> Any:
+    """Apply the request's threshold (multi-label) and top_k to a model's full answer."""
+    if "entities" in row:
+        return row
+    scores: dict[str, float] = row["scores"]
+    labels = row["labels"]
+    if request.threshold is not None:
+        labels = [k for k, v in scores.items() if v >= request.threshold]
+    if request.top_k is not None:
+        scores = dict(list(scores.items())[: request.top_k])
+    label = labels[0] if len(labels) == 1 else None
+    return {"label": label, "labels": labels, "scores": scores}
+
+
+def create_app(settings: ServeSettings, models: Mapping[str, Backend]) -> FastAPI:
+    keys = ApiKeys.from_settings(settings)
+    metrics = ServingMetrics()
+    batchers = {
+        name: MicroBatcher(
+            name,
+            backend.predict_texts,
+            max_batch=settings.max_batch,
+            max_wait_ms=settings.max_wait_ms,
+            max_queue=settings.max_queue,
+            metrics=metrics,
+        )
+        for name, backend in models.items()
+    }
+    ready = asyncio.Event()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        for batcher in batchers.values():
+            await batcher.start()
+        ready.set()
+        log.info("serving %s", ", ".join(f"{n} ({m.info.backend})" for n, m in models.items()))
+        try:
+            yield
+        finally:
+            # uvicorn has already finished the in-flight requests; drain what is left queued.
+            ready.clear()
+            for batcher in batchers.values():
+                await batcher.stop()
+
+    app = FastAPI(
+        title="cotune",
+        version=__version__,
+        summary="Predictions from cotune artifacts: NER spans and text labels.",
+        lifespan=lifespan,
+    )
+    app.state.settings, app.state.metrics, app.state.batchers = settings, metrics, batchers
+
+    api_key_header = APIKeyHeader(name=HEADER, auto_error=False)
+    bearer = HTTPBearer(auto_error=False)
+
+    async def authorized(
+        api_key: str | None = Security(api_key_header),
+        token: HTTPAuthorizationCredentials | None = Security(bearer),
+    ) -> None:
+        assert keys is not None
+        keys.require(api_key, token.credentials if token else None)
+
+    protected = [Depends(authorized)] if keys is not None else []
+
+    def backend_of(name: str) -> Backend:
+        if name not in models:
+            raise ApiError(
+                404, "unknown_model", f"no model named {name!r}: GET /v1/models lists them"
+            )
+        return models[name]
+
+    @app.get("/healthz", response_model=HealthResponse, tags=["health"])
+    async def healthz() -> HealthResponse:
+        """Liveness: the process answers."""
+        return HealthResponse(status="ok")
+
+    @app.get(
+        "/readyz",
+        response_model=ReadyResponse,
+        tags=["health"],
+        responses={503: {"model": ReadyResponse}},
+    )
+    async def readyz() -> Any:
+        """Readiness: models loaded and batchers running (503 while starting or stopping)."""
+        up = ready.is_set() and all(b.running for b in batchers.values())
+        body = ReadyResponse(status="ready" if up else "not ready", models=list(models))
+        return body if up else JSONResponse(body.model_dump(), status_code=503)
+
+    @app.get("/metrics", tags=["health"], dependencies=protected, response_class=PlainTextResponse)
+    async def prometheus() -> PlainTextResponse:
+        """Prometheus text format: requests, errors, latency, batch sizes, queue depth."""
+        return PlainTextResponse(metrics.render(), media_type=CONTENT_TYPE)
+
+    @app.get("/v1/models", response_model=ModelsResponse, dependencies=protected, tags=["models"])
+    async def list_models() -> ModelsResponse:
+        return ModelsResponse(models=[m.info for m in models.values()])
+
+    @app.get(
+        "/v1/models/{name}",
+        response_model=ModelInfo,
+        dependencies=protected,
+        tags=["models"],
+        responses=ERRORS,
+    )
+    async def get_model(name: str) -> ModelInfo:
+        return backend_of(name).info
+
+    @app.post(
+        "/v1/models/{name}/predict",
+        response_model=PredictResponse,
+        dependencies=protected,
+        tags=["models"],
+        responses=ERRORS,
+    )
+    async def predict(name: str, request: PredictRequest) -> PredictResponse:
+        """NER: entity spans with character offsets. Classification: label(s) and scores."""
+        info = backend_of(name).info
+        texts = request.all_texts()
+        check_texts(texts, settings)
+        if request.threshold is not None and not info.multi_label:
+            raise ApiError(422, "invalid_request", f"threshold: {name!r} is not multi-label")
+        if request.top_k is not None and info.task == "token-classification":
+            raise ApiError(422, "invalid_request", f"top_k: {name!r} is an NER model")
+        try:
+            rows = await asyncio.wait_for(batchers[name].submit(texts), settings.timeout_s)
+        except TimeoutError:
+            raise ApiError(
+                504,
+                "timeout",
+                f"the prediction took longer than timeout_s={settings.timeout_s:g}",
+                limit="timeout_s",
+                max=settings.timeout_s,
+            ) from None
+        except Overloaded as e:
+            raise ApiError(503, "overloaded", str(e), headers={"Retry-After": "1"}) from None
+        except Stopped as e:
+            raise ApiError(503, "shutting_down", str(e)) from None
+        except InferenceFailed as e:
+            raise ApiError(500, "inference_failed", f"{e}; the server log has details") from None
+        predictions = [shape_prediction(r, request, info) for r in rows]
+        return PredictResponse.model_validate(
+            {"model": name, "task": info.task, "predictions": predictions}
+        )
+
+    _install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, router=app.router)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, e: ApiError) -> JSONResponse:
+        return JSONResponse(
+            error_body(e.type, e.message, **e.extra), status_code=e.status, headers=e.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, e: RequestValidationError) -> JSONResponse:
+        errors = list(e.errors())
+        details = [
+            {"loc": [str(x) for x in err.get("loc", ())], "msg": str(err.get("msg", ""))}
+            for err in errors
+        ]
+        if errors and errors[0].get("type") == "json_invalid":
+            reason = (errors[0].get("ctx") or {}).get("error", "")
+            where = errors[0].get("loc", ("", "?"))[-1]
+            body = error_body(
+                "invalid_json", f"the body is not valid JSON: {reason} (at character {where})"
+            )
+        else:
+            summary = "; ".join(
+                f"{'.'.join(d['loc'][1:]) or 'body'}: {d['msg']}" for d in details[:3]
+            )
+            body = error_body("invalid_request", summary, details=details)
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, e: StarletteHTTPException) -> JSONResponse:
+        kinds = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+        return JSONResponse(
+            error_body(kinds.get(e.status_code, f"http_{e.status_code}"), str(e.detail)),
+            status_code=e.status_code,
+            headers=getattr(e, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def crashed(_: Request, e: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse(
+            error_body("internal_error", "the server failed; its log has details"),
+            status_code=500,
+        )
