@@ -25,7 +25,11 @@ TEXTS = [
 def wnut_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = load_config(
         ROOT / "configs/wnut16-ner.yaml",
-        {"train.max_steps": 150, "train.eval_every": 150, "output_dir": str(tmp_path_factory.mktemp("w"))},
+        {
+            "train.max_steps": 150,
+            "train.eval_every": 150,
+            "output_dir": str(tmp_path_factory.mktemp("w")),
+        },
     )
     return finetune(cfg, progress=False)
 

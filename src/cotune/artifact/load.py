@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from transformers import AutoTokenizer
 
-from cotune.artifact.meta import ArtifactMeta
+from cotune.artifact.meta import META_FILE, ArtifactMeta
 from cotune.config.schema import ModelConfig
 from cotune.data.examples import Example
+from cotune.errors import ArtifactError, ConfigError
 from cotune.methods import get_method
+from cotune.models.catalog import fingerprint, resolve_backbone
 from cotune.tasks import Task, build_task
 
 
@@ -43,9 +45,45 @@ def load_artifact(folder: str | Path) -> Predictor:
     mcfg = ModelConfig(**meta.model_config)
     task = build_task(meta.task, meta.labels, tokenizer, mcfg)
     method = get_method(meta.method.get("name", "full"))
-    if method.load is not None:
-        model = method.load(folder, lambda backbone: task.build_model(backbone, mcfg))
+    if method.load is not None and not meta.method.get("merged"):
+        backbone = base_backbone(folder, meta)
+        model = method.load(folder, lambda: _quietly(lambda: task.build_model(backbone, mcfg)))
     else:
         model = task.build_model(folder, mcfg)
     model.eval()
     return Predictor(folder, meta, task, model, tokenizer)
+
+
+def base_backbone(folder: Path, meta: ArtifactMeta) -> Path | str:
+    """The backbone an adapter artifact was trained over, found by its recorded catalog name (or
+    folder) and checked against the recorded hash: an adapter over other weights is garbage."""
+    name = str(meta.backbone.get("name"))
+    where = str(folder / META_FILE)
+    try:
+        path = resolve_backbone(name)
+    except ConfigError as e:
+        raise ArtifactError(
+            f"the adapter's base model {name!r} cannot be found: {e.what}", where=where, fix=e.fix
+        ) from None
+    expected = meta.backbone.get("fingerprint")
+    if expected and Path(str(path)).exists() and (actual := fingerprint(path)) != expected:
+        raise ArtifactError(
+            f"the adapter was trained over {name!r} with weights hash {expected}, but {name!r} "
+            f"now resolves to {path} with hash {actual}",
+            where=where,
+            fix="install the backbone version it was trained on, or retrain the adapter",
+        )
+    return path
+
+
+def _quietly(build: Callable[[], Any]) -> Any:
+    """Build the base without transformers' report that the head is missing: by design, the
+    adapter brings it."""
+    from transformers.utils import logging as hf_logging
+
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return build()
+    finally:
+        hf_logging.set_verbosity(previous)

@@ -27,6 +27,10 @@ class ArtifactMeta:
     created: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def method_options(self) -> dict[str, Any]:
+        """The method's options as trained: `method` without its name and the merged flag."""
+        return {k: v for k, v in self.method.items() if k not in ("name", "merged")}
+
     def write(self, folder: Path) -> None:
         from cotune.data.cache import atomic_write_text
 

@@ -6,7 +6,15 @@ import os
 
 import typer
 
-from cotune.cli import catalogs, data, evaluate, predict, train
+from cotune.cli import catalogs, data, evaluate, predict, serve, train
+from cotune.cli import distill as distill_cli
+from cotune.cli import export as export_cli
+from cotune.cli import merge as merge_cli
+from cotune.cli import redact as redact_cli
+from cotune.cli import registry as registry_cli
+from cotune.cli import reproduce as reproduce_cli
+from cotune.cli import runs as runs_cli
+from cotune.cli import tune as tune_cli
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -36,6 +44,24 @@ app.command(
 )(train.train)
 app.command("evaluate", help=evaluate.HELP)(evaluate.evaluate)
 app.command("predict", help=predict.HELP)(predict.predict)
+app.command("merge", help=merge_cli.HELP)(merge_cli.merge)
+app.command(
+    "distill",
+    help=distill_cli.HELP,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)(distill_cli.distill)
+app.command("export", help=export_cli.HELP)(export_cli.export)
+app.command("serve", help=serve.HELP)(serve.serve)
+app.command(
+    "tune",
+    help=tune_cli.HELP,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)(tune_cli.tune)
+app.command("reproduce", help=reproduce_cli.HELP)(reproduce_cli.reproduce)
+app.command("redact", help=redact_cli.REDACT_HELP)(redact_cli.redact)
+app.command("reidentify", help=redact_cli.REIDENTIFY_HELP)(redact_cli.reidentify)
+app.add_typer(runs_cli.app, name="runs")
+app.add_typer(registry_cli.app, name="registry")
 app.add_typer(data.app, name="data")
 app.add_typer(catalogs.models_app, name="models")
 app.add_typer(catalogs.methods_app, name="methods")

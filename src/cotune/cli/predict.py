@@ -18,21 +18,36 @@ continues where it stopped when run again with the same --output.
 \b
   cotune predict runs/wnut16-full "Obama visited Paris with Apple executives"
   cotune predict runs/rt-polarity-full reviews.jsonl --output predictions.jsonl
+  cotune predict runs/rt-polarity-full --input reviews.jsonl --output predictions.jsonl
 """
 
 
 @reports_errors
 def predict(
     model: Path = typer.Argument(..., help="Artifact folder."),
-    inputs: str = typer.Argument(..., help="A text, or a .jsonl / .txt file."),
+    inputs: str | None = typer.Argument(None, help="A text, or a .jsonl / .txt file."),
+    input_file: Path = typer.Option(
+        None, "--input", "-i", help="Input .jsonl / .txt file (instead of the argument)."
+    ),
     output: Path = typer.Option(None, "--output", "-o", help="JSONL output (files)."),
     batch_size: int = typer.Option(32, "--batch-size"),
     top_k: int = typer.Option(None, "--top-k", help="Classification: only the k best labels."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     from cotune.artifact import load_artifact
+    from cotune.errors import ConfigError, DataError
     from cotune.uses.predict import predict_file, predict_texts
 
+    if (inputs is None) == (input_file is None):
+        raise ConfigError(
+            "give one input: a text or file argument, or --input FILE",
+            fix="cotune predict MODEL FILE --output OUT.jsonl (or --input FILE)",
+        )
+    if input_file is not None:
+        if not input_file.is_file():
+            raise DataError(f"{input_file} is not a file", where="--input")
+        inputs = str(input_file)
+    assert inputs is not None
     predictor = load_artifact(model)
     path = Path(inputs)
     if path.is_file():

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cotune.config.tracking import TrackingConfig, TuneConfig, check_tune_paths
+
 SCHEMA_VERSION = 1
 TaskName = Literal["token-classification", "sequence-classification"]
 
@@ -119,6 +121,9 @@ class TrainConfig(Section):
         None, description="Dev metric that picks the best model (default: f1 for NER, else acc)."
     )
     threads: int | None = Field(None, ge=1, description="torch intra-op threads (default: all).")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where to train: auto picks a CUDA GPU when there is one."
+    )
 
 
 class MethodConfig(Section):
@@ -141,6 +146,12 @@ class RunConfig(Section):
     method: MethodConfig = Field(default_factory=MethodConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     output_dir: Path = Field(Path("runs"), description="Artifacts go to OUTPUT_DIR/NAME.")
+    tracking: TrackingConfig = Field(
+        default_factory=TrackingConfig, description="Experiment tracking (MLflow, JSONL, none)."
+    )
+    tune: TuneConfig | None = Field(
+        None, description="Hyper-parameter search space and settings (`cotune tune`)."
+    )
 
     @model_validator(mode="after")
     def _cross(self) -> RunConfig:
@@ -151,6 +162,7 @@ class RunConfig(Section):
             )
         if self.task == "token-classification" and self.model.multi_label:
             raise ValueError("model.multi_label applies to sequence-classification only")
+        check_tune_paths(self.tune, type(self))
         return self
 
     def run_name(self) -> str:

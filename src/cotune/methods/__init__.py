@@ -1,8 +1,8 @@
 """Adaptation methods: one module each, registered in `registry.METHODS`."""
 
-from cotune.methods.registry import METHODS, Method, get_method, register
+from cotune.methods.registry import METHODS, Method, MethodContext, get_method, register
 
 # Importing the modules registers them.
-from cotune.methods import full, freeze  # noqa: F401  isort: skip
+from cotune.methods import full, freeze, lora, adalora, ia3, prefix, adapter  # noqa: F401  isort: skip
 
-__all__ = ["METHODS", "Method", "get_method", "register"]
+__all__ = ["METHODS", "Method", "MethodContext", "get_method", "register"]

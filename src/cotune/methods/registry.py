@@ -1,7 +1,8 @@
-"""The one list of adaptation methods. Adding a method = one module + one `@register` call.
+"""The one list of adaptation methods. Adding a method = one module + one `register` call.
 
 A method turns a freshly built task model (backbone + head) into the model to train, saves what
-it trained into the artifact folder, and loads it back.
+it trained into the artifact folder, loads it back over the base model, and folds it into plain
+weights where that is exact (`merge`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ class MethodOptions(BaseModel):
 
 
 @dataclass(frozen=True)
+class MethodContext:
+    """What a method may need to know about the run it trains in (AdaLoRA: its rank schedule)."""
+
+    total_steps: int
+
+
+@dataclass(frozen=True)
 class Method:
     name: str
     description: str
@@ -32,9 +40,18 @@ class Method:
     apply: Callable[[Any, Any], nn.Module]
     # (trained model, folder) -> writes weights; default: save_pretrained (full HF model)
     save: Callable[[Any, Path], None] | None = None
-    # (folder, task model builder) -> model ready for inference; default: from_pretrained
-    load: Callable[[Path, Callable[[Any], Any]], Any] | None = None
+    # (folder, build_base) -> model ready for inference. `build_base()` builds the task model
+    # over the base backbone the artifact names (resolved and fingerprint-checked by the caller).
+    # Default: the folder is a plain Hugging Face model (from_pretrained).
+    load: Callable[[Path, Callable[[], Any]], Any] | None = None
+    # whether `merge` folds this method with its default options (adapter: only when linear)
     mergeable: bool = True
+    # (model, options) -> a plain Hugging Face model with the method folded in; raises
+    # ArtifactError saying why where it cannot. None: the model already is plain.
+    merge: Callable[[Any, Any], nn.Module] | None = None
+    # (model, options, context) -> loop callbacks the method needs while training (AdaLoRA's
+    # budget allocation); a recipe that trains with `fit` passes them on.
+    callbacks: Callable[[Any, Any, MethodContext], list[Any]] | None = None
 
     def parse(self, raw: dict[str, Any]) -> MethodOptions:
         try:
@@ -47,6 +64,16 @@ class Method:
                 where=f"method.{key}",
                 fix=f"valid options of {self.name!r}: {sorted(self.options.model_fields)}",
             ) from None
+
+    def training_callbacks(
+        self, model: Any, options: MethodOptions, context: MethodContext
+    ) -> list[Any]:
+        return [] if self.callbacks is None else self.callbacks(model, options, context)
+
+    def merged(self, model: Any, options: MethodOptions) -> nn.Module:
+        """The model as plain Hugging Face weights (see `merge`)."""
+        out: nn.Module = model if self.merge is None else self.merge(model, options)
+        return out
 
 
 METHODS: dict[str, Method] = {}

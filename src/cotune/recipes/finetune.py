@@ -18,11 +18,13 @@ from cotune.data import load_splits
 from cotune.data.stats import unk_rate, words_of
 from cotune.errors import ConfigError
 from cotune.methods import get_method
-from cotune.methods.registry import count_parameters
+from cotune.methods.registry import MethodContext, count_parameters
 from cotune.models.catalog import resolve_backbone
 from cotune.recipes.writer import write_artifact
 from cotune.tasks import build_task
-from cotune.training.loop import Callback, fit
+from cotune.tracking.base import Tracker
+from cotune.tracking.run import start_tracked_run
+from cotune.training.loop import Callback, fit, total_steps
 
 
 def default_metric(cfg: RunConfig) -> str:
@@ -31,6 +33,18 @@ def default_metric(cfg: RunConfig) -> str:
     if cfg.task == "token-classification":
         return "f1"
     return "micro_f1" if cfg.model.multi_label else "accuracy"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "train.device is cuda but no CUDA GPU is visible",
+            where="train.device",
+            fix="use auto or cpu",
+        )
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -49,6 +63,9 @@ def prepare_output(out: Path, cfg: RunConfig, *, resume: bool, overwrite: bool) 
             if saved.exists():
                 old = yaml.safe_load(saved.read_text(encoding="utf-8"))
                 new = cfg.model_dump(mode="json")
+                # where the run is tracked does not change what it computes
+                old.pop("tracking", None)
+                new.pop("tracking", None)
                 diff = sorted(_diff(old, new))
                 if diff:
                     raise ConfigError(
@@ -85,8 +102,40 @@ def finetune(
     overwrite: bool = False,
     progress: bool | None = None,
     callbacks: Sequence[Callback] = (),
+    tracker: Tracker | None = None,
+    evaluate_test: bool = True,
 ) -> Path:
-    """Train a task model as `cfg` says and write its artifact folder; returns the folder."""
+    """Train a task model as `cfg` says and write its artifact folder; returns the folder.
+
+    The run is tracked on `tracker` (default: the one `cfg.tracking` names). A search passes
+    `evaluate_test=False`: trials are compared on dev, and only the winner sees test, once.
+    """
+    run = start_tracked_run(cfg, tracker, tags={"cotune.resumed": "true"} if resume else None)
+    try:
+        out = _train_and_write(
+            cfg,
+            resume=resume,
+            overwrite=overwrite,
+            progress=progress,
+            callbacks=[run.callback, *callbacks],
+            evaluate_test=evaluate_test,
+        )
+    except BaseException as e:
+        run.fail(e)
+        raise
+    run.finish(out)
+    return out
+
+
+def _train_and_write(
+    cfg: RunConfig,
+    *,
+    resume: bool,
+    overwrite: bool,
+    progress: bool | None,
+    callbacks: Sequence[Callback],
+    evaluate_test: bool,
+) -> Path:
     out = cfg.output_dir / cfg.run_name()
     prepare_output(out, cfg, resume=resume, overwrite=overwrite)
     seed_everything(cfg.train.seed)
@@ -109,7 +158,9 @@ def finetune(
     task = build_task(cfg.task, splits.labels, tokenizer, cfg.model)
     model: Any = task.build_model(backbone, cfg.model)
     method = get_method(cfg.method.name)
-    model = method.apply(model, method.parse(cfg.method.options()))  # may wrap the model
+    options = method.parse(cfg.method.options())
+    model = method.apply(model, options)  # may wrap the model
+    model.to(resolve_device(cfg.train.device))
     params = count_parameters(model)
 
     features = task.encode(splits.train)
@@ -131,13 +182,24 @@ def finetune(
         metric=metric,
         checkpoint_dir=out / "checkpoints",
         resume=resume,
-        callbacks=callbacks,
+        # the method's own hooks (AdaLoRA's rank schedule) run first, so the caller's see the
+        # model as the method leaves it
+        callbacks=[
+            *method.training_callbacks(
+                model, options, MethodContext(total_steps(len(features), cfg.train)[1])
+            ),
+            *callbacks,
+        ],
         progress=progress,
     )
     dev = task.metrics(task.predict(model, splits.dev, bs), splits.dev) if splits.dev else {}
-    test = task.metrics(task.predict(model, splits.test, bs), splits.test) if splits.test else {}
+    test = (
+        task.metrics(task.predict(model, splits.test, bs), splits.test)
+        if splits.test and evaluate_test
+        else {}
+    )
     st = result.state
-    epochs_done = st.step / max(1, result.total_steps) * cfg.train.epochs
+    epochs_done = result.epochs
     training = {
         "metric": metric,
         "best_dev": st.best_metric,

@@ -40,7 +40,16 @@ def write_artifact(
         method.save(model, stage)
     else:
         model.save_pretrained(stage, safe_serialization=True)
+    weights_bytes = _folder_bytes(stage)  # what the method saved: full model, or adapter + head
     tokenizer.save_pretrained(stage)
+    metrics = {
+        **metrics,
+        "training": {
+            **metrics["training"],
+            "weights_bytes": weights_bytes,
+            "artifact_bytes": _folder_bytes(stage),  # weights + tokenizer: what a load reads
+        },
+    }
     meta = ArtifactMeta(
         task=cfg.task,
         labels=list(task.labels),
@@ -72,3 +81,7 @@ def write_artifact(
             shutil.rmtree(target)
         os.replace(item, target)
     stage.rmdir()
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())

@@ -78,6 +78,12 @@ def pad_batch(
     return batch
 
 
+def to_device(batch: dict[str, torch.Tensor], model: Any) -> dict[str, torch.Tensor]:
+    """Move a batch to where the model's weights are (CPU unless trained on a GPU)."""
+    device = next(model.parameters()).device
+    return batch if device.type == "cpu" else {k: v.to(device) for k, v in batch.items()}
+
+
 def model_kwargs(cfg: ModelConfig) -> dict[str, Any]:
     """Dropout overrides as BERT-family config attributes."""
     out: dict[str, Any] = {}

@@ -13,7 +13,7 @@ from transformers import AutoModelForSequenceClassification, PreTrainedTokenizer
 
 from cotune.config.schema import ModelConfig
 from cotune.data.examples import Example, TextExample
-from cotune.tasks.base import Feature, model_kwargs, pad_batch
+from cotune.tasks.base import Feature, model_kwargs, pad_batch, to_device
 
 
 @dataclass(frozen=True)
@@ -79,9 +79,10 @@ class SequenceClassification:
         for b in range(0, len(order), batch_size):
             idx = order[b : b + batch_size]
             batch = pad_batch([features[i] for i in idx], self.tokenizer.pad_token_id or 0, None)
+            batch = to_device(batch, model)
             logits = model(**batch).logits.float()
             p = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
-            probs[idx] = p.numpy()
+            probs[idx] = p.cpu().numpy()
         model.train(was_training)
         return [self._decode(p) for p in probs]
 

@@ -23,7 +23,7 @@ from transformers import AutoModelForTokenClassification, PreTrainedTokenizerBas
 from cotune.config.schema import ModelConfig
 from cotune.data.examples import Example, TokenExample
 from cotune.data.tagging import split_tag
-from cotune.tasks.base import IGNORE, Feature, model_kwargs, pad_batch
+from cotune.tasks.base import IGNORE, Feature, model_kwargs, pad_batch, to_device
 from cotune.tasks.words import word_spans
 
 
@@ -199,8 +199,8 @@ class TokenClassification:
         model.eval()
         for b in range(0, len(order), batch_size):
             chunk = [features[i] for i in order[b : b + batch_size]]
-            batch = pad_batch(chunk, self.tokenizer.pad_token_id or 0, None)
-            probs = torch.softmax(model(**batch).logits.float(), dim=-1).numpy()
+            batch = to_device(pad_batch(chunk, self.tokenizer.pad_token_id or 0, None), model)
+            probs = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
             self._scatter(chunk, probs, tags, scores)
         model.train(was_training)
         return [WordTags(repair_iob2(t), s) for t, s in zip(tags, scores, strict=True)]

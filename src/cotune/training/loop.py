@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from cotune.config.schema import TrainConfig
-from cotune.tasks.base import Feature
+from cotune.tasks.base import Feature, to_device
 from cotune.training.batching import epoch_batches
 from cotune.training.checkpoint import (
     latest_checkpoint,
@@ -50,7 +50,26 @@ class TrainState:
 
 
 class Callback(Protocol):
+    """Called after every optimizer step. A callback may also define any of these optional
+    hooks (looked up by name, so plain `on_step_end` callbacks need nothing more):
+
+    - `on_after_backward(state, model)`: gradients of the whole step are in, before clipping;
+    - `on_before_zero_grad(state, model)`: after optimizer.step(), gradients still there
+      (AdaLoRA's budget allocation scores importance from them); `state.step` is still the
+      number of steps finished before this one;
+    - `on_train_end(state, model)`: after the best weights were reloaded.
+    """
+
     def on_step_end(self, state: TrainState, model: nn.Module) -> None: ...
+
+
+def _call_optional(
+    callbacks: Sequence[Callback], hook: str, state: TrainState, model: nn.Module
+) -> None:
+    for cb in callbacks:
+        fn = getattr(cb, hook, None)
+        if fn is not None:
+            fn(state, model)
 
 
 Evaluate = Callable[[nn.Module], dict[str, Any]]
@@ -60,6 +79,11 @@ Evaluate = Callable[[nn.Module], dict[str, Any]]
 class FitResult:
     state: TrainState
     total_steps: int
+    steps_per_epoch: int
+
+    @property
+    def epochs(self) -> float:
+        return self.state.step / max(1, self.steps_per_epoch)
 
     @property
     def words_per_second(self) -> float:
@@ -175,19 +199,21 @@ def fit(
             ]
             for group in groups[state.group_in_epoch :]:
                 t0 = time.perf_counter()
-                micro = [collate([features[i] for i in b]) for b in group]
+                micro = [to_device(collate([features[i] for i in b]), model) for b in group]
                 units = sum(count_units(m) for m in micro)
                 step_loss = 0.0
                 for m in micro:
                     loss = loss_fn(model, m) / max(units, 1)
                     loss.backward()
                     step_loss += float(loss.detach())
+                _call_optional(callbacks, "on_after_backward", state, model)
                 if cfg.max_grad_norm:
                     torch.nn.utils.clip_grad_norm_(
                         [p for p in model.parameters() if p.requires_grad], cfg.max_grad_norm
                     )
                 optimizer.step()
                 scheduler.step()
+                _call_optional(callbacks, "on_before_zero_grad", state, model)
                 optimizer.zero_grad(set_to_none=True)
                 dt = time.perf_counter() - t0
                 n_words = sum(words[i] for b in group for i in b)
@@ -239,8 +265,9 @@ def fit(
             break
     if best is not None:
         load_trainable(model, best)
+    _call_optional(callbacks, "on_train_end", state, model)
     model.eval()
-    return FitResult(state, total)
+    return FitResult(state, total, per_epoch)
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, float]:

@@ -11,6 +11,8 @@ from torch.optim.lr_scheduler import LambdaLR
 from cotune.config.schema import TrainConfig
 
 NO_DECAY = ("bias", "LayerNorm.weight", "layernorm.weight", "layer_norm.weight", "norm.weight")
+# IA3 scaling vectors (peft names them `...ia3_l.<adapter>`) start at 1: decay would pull them to 0
+NO_DECAY_PARTS = ("ia3_l",)
 HEAD_NAMES = ("classifier", "score", "qa_outputs")
 
 
@@ -19,7 +21,10 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        decay = not any(name.endswith(nd) for nd in NO_DECAY)
+        parts = name.split(".")
+        decay = not (
+            any(name.endswith(nd) for nd in NO_DECAY) or any(p in parts for p in NO_DECAY_PARTS)
+        )
         head = any(part in HEAD_NAMES for part in name.split("."))
         groups.setdefault((decay, head), []).append(p)
     if not groups:
