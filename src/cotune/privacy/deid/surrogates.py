@@ -135,7 +135,9 @@ def _dob(rng: random.Random, original: str) -> str:
     found = find_dates(original)
     if not found or found[0].text != original:
         return _scramble(rng, original)
-    shift = rng.choice((-1, 1)) * rng.randint(30, 400)
+    # at least 366 days, so the year always changes: a surrogate in the same year would still
+    # leak the age
+    shift = rng.choice((-1, 1)) * rng.randint(366, 1500)
     new = found[0].date + dt.timedelta(days=shift)
     return render_like(found[0], new)
 
