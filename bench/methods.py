@@ -44,7 +44,7 @@ TASKS: dict[str, dict[str, Any]] = {
     "ner": {
         "task": "token-classification",
         "data": {"source": "wnut16", "split": {"seed": 13, "dev": 0.1, "test": 0.1}},
-        "train": {"epochs": 8, "batch_size": 16, "early_stopping_patience": 3},
+        "train": {"epochs": 8, "batch_size": 16, "early_stopping_patience": 3, "head_lr": 1e-3},
         "lr_full": 1e-4,
     },
     "cls": {
@@ -80,12 +80,13 @@ def build_config(name: str, task: str, args: argparse.Namespace, out_dir: Path) 
     if args.epochs is not None:
         train["epochs"] = args.epochs
     train["threads"] = args.threads
+    train["device"] = args.device
     data = {**spec["data"], "limit": args.limit}
     return RunConfig(
         name=f"{task}-{name}",
         task=spec["task"],
         data=data,
-        model={"backbone": "minilm-l6", "max_length": 128},
+        model={"backbone": args.backbone, "max_length": 128},
         method={"name": method, **options},
         train=train,
         tracking={"backend": "none"},
@@ -173,6 +174,8 @@ def main() -> None:
     ap.add_argument("--runs", type=Path, default=None, help="keep the artifacts here")
     ap.add_argument("--out", type=Path, default=RESULTS / "methods.json")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--backbone", default="minilm-l6", help="catalog name or model folder")
+    ap.add_argument("--device", default="cpu", help="cpu (timings comparable) or cuda")
     args = ap.parse_args()
     names = [m for m in args.methods.split(",") if m]
     tasks = [t for t in args.tasks.split(",") if t]

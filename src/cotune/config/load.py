@@ -76,9 +76,20 @@ def _suggest(model: type[BaseModel], loc: Sequence[str | int]) -> str:
     return f"did you mean {close[0]!r}? " if close else ""
 
 
-def validate(raw: dict[str, Any], source: str = "<config>", tree: Any = None) -> RunConfig:
+# keys whose relative paths are read relative to the config file, as users expect
+RELATIVE_PATHS: dict[str, tuple[str, ...]] = {"data": ("train", "dev", "test", "source")}
+
+
+def validate(
+    raw: dict[str, Any],
+    source: str = "<config>",
+    tree: Any = None,
+    schema: type[RunConfig] = RunConfig,
+) -> RunConfig:
+    """Check `raw` against `schema` (RunConfig or a recipe's extension of it) and the method's
+    own options; errors name the key, its line in `source` and the fix."""
     try:
-        cfg = RunConfig.model_validate(raw)
+        cfg = schema.model_validate(raw)
     except ValidationError as e:
         err = e.errors()[0]
         loc = [x for x in err["loc"] if not str(x).startswith("function-after")]
@@ -86,10 +97,10 @@ def validate(raw: dict[str, Any], source: str = "<config>", tree: Any = None) ->
         line = _line_of(tree, loc) if tree is not None else None
         where = f"{source}:{line}" if line else source
         if err["type"] == "extra_forbidden":
-            what, fix = f"unknown key {key!r}", _suggest(RunConfig, loc) + "remove or rename it"
+            what, fix = f"unknown key {key!r}", _suggest(schema, loc) + "remove or rename it"
         else:
             what = f"{key}: {err['msg']} (got {err.get('input')!r})"
-            fix = f"set {key} to a valid value (`cotune train --help-config`)"
+            fix = f"set {key} to a valid value (the config table in README.md lists the keys)"
         raise ConfigError(what, where=where, fix=fix) from None
     from cotune.methods import get_method
 
@@ -97,7 +108,13 @@ def validate(raw: dict[str, Any], source: str = "<config>", tree: Any = None) ->
     return cfg
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+def load_config(
+    path: str | Path,
+    overrides: dict[str, Any] | None = None,
+    schema: type[RunConfig] = RunConfig,
+    relative_paths: dict[str, tuple[str, ...]] = RELATIVE_PATHS,
+) -> RunConfig:
+    """A config file + `--section.key value` overrides, validated against `schema`."""
     path = Path(path)
     if not path.exists():
         raise ConfigError("no such config file", where=str(path), fix="check the path")
@@ -110,15 +127,16 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigError(f"not valid YAML: {getattr(e, 'problem', e)}", where=where) from None
     if not isinstance(raw, dict):
-        raise ConfigError("a run config is a YAML mapping", where=str(path))
+        raise ConfigError("a config is a YAML mapping", where=str(path))
     raw = apply_overrides(raw, overrides or {})
-    # paths in the file are relative to the file, as users expect
-    data = raw.get("data")
-    if isinstance(data, dict):
-        for key in ("train", "dev", "test", "source"):
-            val = data.get(key)
+    for section_name, keys in relative_paths.items():
+        section = raw.get(section_name)
+        if not isinstance(section, dict):
+            continue
+        for key in keys:
+            val = section.get(key)
             if isinstance(val, str) and not Path(val).is_absolute():
                 cand = path.parent / val
                 if cand.exists() and not Path(val).exists():
-                    data[key] = str(cand)
-    return validate(raw, str(path), tree)
+                    section[key] = str(cand)
+    return validate(raw, str(path), tree, schema)
