@@ -17,7 +17,7 @@ from transformers import AutoTokenizer
 
 from cotune.artifact import load_artifact
 from cotune.data import load_splits
-from cotune.data.stats import unk_rate, words_of
+from cotune.data.stats import unk_rate
 from cotune.distill.config import DistillConfig
 from cotune.distill.losses import distill_loss
 from cotune.distill.prune import prune_model
@@ -31,6 +31,7 @@ from cotune.errors import ConfigError
 from cotune.methods import get_method
 from cotune.methods.registry import count_parameters
 from cotune.models.catalog import resolve_backbone
+from cotune.recipes.common import feature_words, training_summary
 from cotune.recipes.finetune import default_metric, prepare_output, seed_everything
 from cotune.recipes.writer import write_artifact
 from cotune.tasks import build_task
@@ -97,12 +98,7 @@ def distill(
         pruned = prune_model(student, task, splits.dev or splits.train, opts.prune)
 
     features = task.encode(splits.train)
-    words = [
-        sum(1 for w in f.word_index if w >= 0)
-        if f.word_index
-        else words_of(splits.train[f.example_index])
-        for f in features
-    ]
+    words = feature_words(features, splits.train)
     metric = default_metric(cfg)
     loss_fn = distill_loss(
         teacher.model,
@@ -129,22 +125,7 @@ def distill(
     teacher_dev = task.metrics(teacher.predict(splits.dev, bs), splits.dev) if splits.dev else {}
     st = result.state
     params = count_parameters(student)
-    training = {
-        "metric": metric,
-        "best_dev": st.best_metric,
-        "best_step": st.best_step,
-        "steps": st.step,
-        "epochs": round(result.epochs, 4),
-        "stopped_early": st.stopped_early,
-        "train_seconds": round(st.train_seconds, 3),
-        "train_words": st.train_words,
-        "words_per_s": round(result.words_per_second, 2),
-        "params_total": params["total"],
-        "params_trainable": params["trainable"],
-        "trainable_pct": round(params["trainable_pct"], 4),
-        "train_features": len(features),
-        "train_examples": len(splits.train),
-    }
+    training = training_summary(result, metric, params, len(features), len(splits.train))
     t_metric, s_metric = teacher_dev.get(metric), dev.get(metric)
     record = {
         "teacher": str(opts.teacher),

@@ -15,11 +15,12 @@ from transformers import AutoTokenizer
 
 from cotune.config.schema import RunConfig
 from cotune.data import load_splits
-from cotune.data.stats import unk_rate, words_of
+from cotune.data.stats import unk_rate
 from cotune.errors import ConfigError
 from cotune.methods import get_method
 from cotune.methods.registry import MethodContext, count_parameters
 from cotune.models.catalog import resolve_backbone
+from cotune.recipes.common import feature_words, training_summary
 from cotune.recipes.writer import write_artifact
 from cotune.tasks import build_task
 from cotune.tracking.base import Tracker
@@ -164,12 +165,7 @@ def _train_and_write(
     params = count_parameters(model)
 
     features = task.encode(splits.train)
-    words = [
-        sum(1 for w in f.word_index if w >= 0)
-        if f.word_index
-        else words_of(splits.train[f.example_index])
-        for f in features
-    ]
+    words = feature_words(features, splits.train)
     metric = default_metric(cfg)
     bs = cfg.train.eval_batch_size
     result = fit(
@@ -199,24 +195,7 @@ def _train_and_write(
         else {}
     )
     st = result.state
-    epochs_done = result.epochs
-    training = {
-        "metric": metric,
-        "best_dev": st.best_metric,
-        "best_step": st.best_step,
-        "steps": st.step,
-        "epochs": round(epochs_done, 4),
-        "stopped_early": st.stopped_early,
-        "train_seconds": round(st.train_seconds, 3),
-        "seconds_per_epoch": round(st.train_seconds / max(epochs_done, 1e-9), 3),
-        "train_words": st.train_words,
-        "words_per_s": round(result.words_per_second, 2),
-        "params_total": params["total"],
-        "params_trainable": params["trainable"],
-        "trainable_pct": round(params["trainable_pct"], 4),
-        "train_features": len(features),
-        "train_examples": len(splits.train),
-    }
+    training = training_summary(result, metric, params, len(features), len(splits.train))
     write_artifact(
         out,
         cfg=cfg,
