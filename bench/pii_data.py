@@ -384,7 +384,7 @@ EN_TEMPLATES = [
     "Thanks, {PERSON}. Your new account at {ORGANIZATION} is ready.",
     "Ms. {PERSON} asked us to update her card to {CREDIT_CARD}.",
     "Server {IP_ADDRESS} hosts {URL} for the team in {LOCATION}.",
-    "Age check passed for {PERSON}: {DATE_OF_BIRTH}.",  # no birth word: a miss by design
+    "Age check passed for {PERSON}: {DATE_OF_BIRTH}.",  # no birth word, only an age-check label
     "Reach the {ORGANIZATION} office in {LOCATION} at {PHONE_NUMBER}.",
     "Employee record: {PERSON}, SSN {US_SSN}, email {EMAIL_ADDRESS}.",
 ]
@@ -409,7 +409,7 @@ ZH_TEMPLATES = [
     "身份证：{CN_RESIDENT_ID}，姓名：{PERSON}。",
     "服务器{IP_ADDRESS}上的页面{URL}已经下线。",
     "{PERSON}女士的生日是{DATE_OF_BIRTH}。",
-    "年龄核验：{DATE_OF_BIRTH}。",  # no birth word: a miss by design
+    "年龄核验：{DATE_OF_BIRTH}。",  # no birth word, only an age-check label
     "{PERSON}从{LOCATION}调到了{ORGANIZATION}。",
     "退款将转入{PERSON}的账户{IBAN_CODE}。",
     "如有疑问，请发邮件至{EMAIL_ADDRESS}或拨打{PHONE_NUMBER}。",

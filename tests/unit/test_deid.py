@@ -4,6 +4,7 @@ tags stay aligned, and redact -> vault -> re-identify gives back the original ex
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import stat
@@ -23,7 +24,8 @@ from cotune.privacy.deid import (
     reidentify_file,
 )
 from cotune.privacy.deid import spans as T
-from cotune.privacy.deid.dates import find_dates_of_birth
+from cotune.privacy.deid.birth import find_dates_of_birth
+from cotune.privacy.deid.dates import find_dates
 from cotune.privacy.deid.edits import restore_by_mapping
 from cotune.privacy.deid.pseudonymize import Pseudonymizer, parse_policies
 from cotune.privacy.deid.recognizers import find_credit_cards, find_ibans
@@ -450,3 +452,89 @@ def test_names_from_a_cotune_ner_artifact(tiny_backbone: Path, tmp_path: Path) -
     raw = detector.ner.predictor.predict_text([text])[0]
     expected = [(mapping[e.label], e.start, e.end) for e in raw if e.label in mapping]
     assert [(s.type, s.start, s.end) for s in detector.ner.find(text)] == expected
+
+
+# ------------------------------------------------------------------ dates of birth in context
+
+# (sentence, the date of birth in it); written for these tests, not taken from the bench set.
+BIRTH_DATES = [
+    ("Applicant's DOB: 1979-11-04, nationality Irish.", "1979-11-04"),
+    ("Date of birth 12/25/1968 was checked against the passport.", "12/25/1968"),
+    ("Our grandmother was born on the 9th of August, 1931 in Cork.", "9th of August, 1931"),
+    ("Birth date - 14.02.1990", "14.02.1990"),
+    ("Kofi Mensah (b. 2 Feb 1961) chairs the board.", "2 Feb 1961"),
+    ("He was born in Galway, Ireland, on June 5th 1972.", "June 5th 1972"),
+    ("She was born to Mary and Ted in St. Ives on 4 July 1976.", "4 July 1976"),
+    ("D.O.B. 07-Oct-88", "07-Oct-88"),
+    ("Her birthday is 21 January 1994.", "21 January 1994"),
+    ("Proof of age: 1999-07-30 (passport).", "1999-07-30"),
+    ("Age verification for account 8812 - 30/06/2001", "30/06/2001"),
+    ("11 May 1987 is his date of birth.", "11 May 1987"),
+    ("Born: September 1966, Lagos.", "September 1966"),
+    ("出生日期：1992年11月8日", "1992年11月8日"),
+    ("王建国，男，1958年4月23日出生，汉族。", "1958年4月23日"),
+    ("她生于2001.9.15，籍贯福建。", "2001.9.15"),
+    ("李秀兰于1963年7月2日在上海出生。", "1963年7月2日"),
+    ("出生年月：1988年6月", "1988年6月"),
+    ("他的生日是一九七六年十月十九日。", "一九七六年十月十九日"),
+    ("1999年12月31日是她的生日。", "1999年12月31日"),
+    ("年龄验证：2003-02-14", "2003-02-14"),
+    ("1971年3月9日生，中共党员。", "1971年3月9日"),
+    ("Her birthday is on March 3rd, so order the cake early.", "March 3rd"),
+    ("我的生日是5月20日。", "5月20日"),
+]
+# Dates that are not birth dates, often next to a birth word.
+OTHER_DATES = [
+    "The meeting on 3 March 2020 ran late.",
+    "Born in Leeds, she joined the firm on 3 March 2020.",
+    "Our founder, born and raised in Leeds, opened the shop on 4 April 2011.",
+    "Place of birth: York, visit date 2021-05-06.",
+    "The birth certificate was issued on 12 May 2015.",
+    "She gave a talk on birth rates on 3 March 2020.",
+    "DOB unknown; appointment on 2022-01-10.",
+    "The age verification rule took effect on 1 May 2023.",
+    "Order dated 03/04/21 shipped with 2 items.",
+    "Happy birthday! The team lunch is on March 3rd.",
+    "新规定自2024年7月1日生效。",
+    "事故发生于2019年5月8日。",
+    "这家公司诞生于2010年3月3日。",
+    "她出生于成都，2015年6月1日入职。",
+    "学生日程：2023年9月1日开学。",
+    "生日聚会定于2024年5月20日举行。",
+]
+
+
+@pytest.mark.parametrize(("text", "value"), BIRTH_DATES)
+def test_dates_of_birth_are_found_in_their_forms_and_cues(detector, text: str, value: str) -> None:
+    assert [d.text for d in find_dates_of_birth(text)] == [value]
+    assert (T.DOB, value) in [(s.type, s.text) for s in detector.detect(text)]
+
+
+@pytest.mark.parametrize("text", OTHER_DATES)
+def test_other_dates_are_not_dates_of_birth(detector, text: str) -> None:
+    assert find_dates(text), "the sentence must hold a date for this test to mean anything"
+    assert find_dates_of_birth(text) == []
+    assert T.DOB not in {s.type for s in detector.detect(text)}
+
+
+def test_a_birth_cue_claims_one_date_and_never_a_future_one() -> None:
+    def dobs(text: str) -> list[str]:
+        return [d.text for d in find_dates_of_birth(text, today=dt.date(2024, 1, 1))]
+
+    assert dobs("Born 1 May 1900, died 3 June 1980 in Bath.") == ["1 May 1900"]
+    assert dobs("1950年1月1日出生，2020年3月3日去世。") == ["1950年1月1日"]
+    assert dobs("Dates of birth: Ana 1 May 2001, Ben 2 June 2003.") == ["1 May 2001", "2 June 2003"]
+    assert dobs("The baby was born on 3 March 2025, we hope.") == []  # after `today`
+
+
+def test_new_date_forms_keep_their_form_in_surrogates_and_pseudonyms() -> None:
+    pz = Pseudonymizer({"*": "surrogate"})
+    for original in ("一九七六年十月十九日", "07-Oct-88", "September 1966", "1988年6月", "5月20日"):
+        fake = pz.replace(T.DOB, original)
+        (before,), (after,) = find_dates(original), find_dates(fake)
+        assert fake != original and after.groups.keys() == before.groups.keys(), fake
+        assert after.precision == before.precision and after.key != before.key
+        assert before.precision == "no-year" or after.date.year != before.date.year  # the age
+    plain = Pseudonymizer()  # a month is not the first day of that month
+    assert plain.replace(T.DOB, "March 1985") != plain.replace(T.DOB, "1 March 1985")
+    assert plain.replace(T.DOB, "1985年3月") == plain.replace(T.DOB, "March 1985")

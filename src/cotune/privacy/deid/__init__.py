@@ -8,7 +8,8 @@
     redact_file(Path("train.conll"), Path("train.redacted.conll"), detector, vault=vault)
     reidentify_file(Path("train.redacted.conll"), Path("train.restored.conll"), vault)
 
-Modules: recognizers (pattern types, validated), names (NER artifact + heuristic), engine (the
+Modules: recognizers (pattern types, validated), dates + birth (calendar dates, and which of them
+are dates of birth in context), names (NER artifact + heuristic), engine (the
 detector, on Presidio), pseudonymize + surrogates (policies), edits + formats (rewriting text and
 token data with tags kept aligned), vault, report, redact (files).
 """

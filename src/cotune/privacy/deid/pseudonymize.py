@@ -74,7 +74,7 @@ def normalise(kind: str, value: str) -> str:
         return re.sub(r"[^0-9A-Za-z]", "", v).upper()
     if kind == T.DOB:
         found = find_dates(v)
-        return found[0].date.isoformat() if found else v.casefold()
+        return found[0].key if found else v.casefold()  # "March 1985" is not 1 March
     if kind in (T.EMAIL, T.URL, T.IP):
         return v.casefold().rstrip("/")
     return v.casefold().rstrip(".")

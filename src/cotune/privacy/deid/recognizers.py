@@ -20,7 +20,7 @@ from typing import Protocol
 import phonenumbers
 
 from cotune.privacy.deid import checks, spans
-from cotune.privacy.deid.dates import find_dates_of_birth
+from cotune.privacy.deid.birth import find_dates_of_birth
 from cotune.privacy.deid.spans import PiiSpan
 
 

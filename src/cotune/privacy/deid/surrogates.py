@@ -135,11 +135,14 @@ def _dob(rng: random.Random, original: str) -> str:
     found = find_dates(original)
     if not found or found[0].text != original:
         return _scramble(rng, original)
+    old = found[0].date
+    if found[0].precision == "no-year":  # another day of the (leap) year, never the same one
+        day_of_year = (old.timetuple().tm_yday - 1 + rng.randint(1, 365)) % 366
+        return render_like(found[0], dt.date(old.year, 1, 1) + dt.timedelta(days=day_of_year))
     # at least 366 days, so the year always changes: a surrogate in the same year would still
     # leak the age
     shift = rng.choice((-1, 1)) * rng.randint(366, 1500)
-    new = found[0].date + dt.timedelta(days=shift)
-    return render_like(found[0], new)
+    return render_like(found[0], old + dt.timedelta(days=shift))
 
 
 def _email(rng: random.Random, original: str) -> str:
