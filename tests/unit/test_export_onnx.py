@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -15,8 +18,13 @@ from transformers import (
     BertTokenizer,
     PreTrainedModel,
 )
+from typer.testing import CliRunner
 
+from cotune.cli.main import app
 from cotune.export.onnx import OnnxLogits, export_onnx, parity, quantize_int8
+from cotune.export.runtime import write_onnx
+from cotune.recipes.finetune import finetune
+from tests.unit.helpers import CLS, NER, tiny_config
 
 INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
 HEADS = [BertForTokenClassification, BertForSequenceClassification]
@@ -181,3 +189,96 @@ def test_runner_thread_count_is_configurable(tokenizer: BertTokenizer, tmp_path:
     path = export_onnx(model, tokenizer, tmp_path / "model.onnx")
     runner = OnnxLogits(path, intra_op_num_threads=2)
     assert runner.session.get_session_options().intra_op_num_threads == 2
+
+
+# ------------------------------------------------------------------ `--onnx` in predict / evaluate
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny trained NER and classification artifact, each with the fp32 and int8 graphs where
+    `cotune export` puts them."""
+    out = tmp_path_factory.mktemp("onnx-cli")
+    folders = {
+        task: finetune(tiny_config(tiny_backbone, out, task, epochs=4), progress=False)
+        for task in ("ner", "cls")
+    }
+    for folder in folders.values():
+        write_onnx(folder)
+    return folders
+
+
+def cli_json(args: list[str]) -> dict[str, Any]:
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    return dict(json.loads(res.stdout))
+
+
+def decisions_and_scores(row: dict[str, Any]) -> tuple[dict[str, Any], list[float]]:
+    """A prediction split into its decisions (labels, spans), which must agree exactly, and its
+    scores, which may differ in the last float digits."""
+    decisions = {k: v for k, v in row.items() if k != "scores"}
+    scores = list(row.get("scores", {}).values())
+    if "entities" in row:
+        decisions["entities"] = [
+            {k: v for k, v in e.items() if k != "score"} for e in row["entities"]
+        ]
+        scores += [e["score"] for e in row["entities"]]
+    return decisions, scores
+
+
+@pytest.mark.parametrize("task", ["ner", "cls"])
+def test_evaluate_with_onnx_matches_torch(task: str, exported: dict[str, Path]) -> None:
+    args = ["evaluate", str(exported[task]), "--data", str(NER if task == "ner" else CLS)]
+    torch_metrics, onnx_metrics = cli_json(args), cli_json([*args, "--onnx", "fp32"])
+    assert onnx_metrics.pop("onnx") == "fp32" and "onnx" not in torch_metrics
+    assert set(onnx_metrics) == set(torch_metrics)
+    scalars = [k for k, v in torch_metrics.items() if isinstance(v, float)]
+    assert scalars and {k: onnx_metrics[k] for k in scalars} == pytest.approx(
+        {k: torch_metrics[k] for k in scalars}, abs=1e-6
+    )
+    for key in set(torch_metrics) - set(scalars):  # per-type tables, confusion, counts
+        assert onnx_metrics[key] == torch_metrics[key], key
+    int8 = cli_json([*args, "--onnx", "int8"])  # quantized: runs, same report, its own numbers
+    assert int8["onnx"] == "int8" and set(int8) == set(torch_metrics) | {"onnx"}
+
+
+@pytest.mark.parametrize("task", ["ner", "cls"])
+def test_predict_with_onnx_writes_the_same_labels(
+    task: str, exported: dict[str, Path], tmp_path: Path
+) -> None:
+    texts = ["john visited paris", "a great film", "mary works at acme in london", "awful"]
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)))
+    rows = {}
+    for name, extra in (("torch", []), ("onnx", ["--onnx", "fp32"])):
+        out = tmp_path / f"{name}.jsonl"
+        res = CliRunner().invoke(
+            app, ["predict", str(exported[task]), str(inp), "-o", str(out), "-q", *extra]
+        )
+        assert res.exit_code == 0, res.output
+        rows[name] = [
+            decisions_and_scores(json.loads(line)) for line in out.read_text().splitlines()
+        ]
+    assert len(rows["torch"]) == len(texts)
+    for (got, got_scores), (want, want_scores) in zip(rows["onnx"], rows["torch"], strict=True):
+        assert got == want and got_scores == pytest.approx(want_scores, abs=1e-5)
+    assert any(scores for _, scores in rows["torch"])  # something was scored
+    one, _ = decisions_and_scores(
+        cli_json(["predict", str(exported[task]), texts[0], "--onnx", "fp32"])
+    )
+    assert one == {k: v for k, v in rows["torch"][0][0].items() if k != "id"}
+
+
+def test_onnx_option_errors_name_the_fix(exported: dict[str, Path], tmp_path: Path) -> None:
+    bare = tmp_path / "bare"  # an artifact never exported
+    shutil.copytree(exported["ner"], bare, ignore=shutil.ignore_patterns("onnx"))
+    for args, wanted in (
+        (["evaluate", str(bare), "--onnx", "fp32"], ["cotune export", "--format onnx", "--onnx"]),
+        (["predict", str(bare), "hi there", "--onnx", "int8"], ["--quantize int8"]),
+        (["evaluate", str(exported["ner"]), "--onnx", "fp16"], ["'fp16'", "--onnx int8"]),
+    ):
+        res = CliRunner().invoke(app, args)
+        message = " ".join(res.output.split())
+        assert res.exit_code == 2 and "Traceback" not in message, res.output
+        assert all(w in message for w in wanted), message

@@ -16,6 +16,7 @@ rebuilt and --split picks its part; a file is evaluated whole.
 \b
   cotune evaluate runs/wnut16-full --data wnut16 --split test
   cotune evaluate runs/wnut16-full --data my_ner.conll
+  cotune evaluate runs/wnut16-full --onnx int8   # the graph `cotune export` wrote
 """
 
 
@@ -26,10 +27,13 @@ def evaluate(
     split: str = typer.Option("test", "--split", help="train, dev or test (catalog data)."),
     batch_size: int = typer.Option(64, "--batch-size"),
     output: Path = typer.Option(None, "--output", "-o", help="Also write the metrics as JSON."),
+    onnx: str = typer.Option(
+        None, "--onnx", help="fp32 or int8: run the ONNX graph from `cotune export` instead."
+    ),
 ) -> None:
     from cotune.uses.evaluate import evaluate_artifact
 
-    metrics = evaluate_artifact(model, data, split=split, batch_size=batch_size)
+    metrics = evaluate_artifact(model, data, split=split, batch_size=batch_size, onnx=onnx)
     print_json(metrics)
     if output:
         import json

@@ -19,6 +19,7 @@ continues where it stopped when run again with the same --output.
   cotune predict runs/wnut16-full "Obama visited Paris with Apple executives"
   cotune predict runs/rt-polarity-full reviews.jsonl --output predictions.jsonl
   cotune predict runs/rt-polarity-full --input reviews.jsonl --output predictions.jsonl
+  cotune predict runs/wnut16-full --onnx int8 "Obama visited Paris"   # after `cotune export`
 """
 
 
@@ -33,9 +34,12 @@ def predict(
     batch_size: int = typer.Option(32, "--batch-size"),
     top_k: int = typer.Option(None, "--top-k", help="Classification: only the k best labels."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    onnx: str = typer.Option(
+        None, "--onnx", help="fp32 or int8: run the ONNX graph from `cotune export` instead."
+    ),
 ) -> None:
-    from cotune.artifact import load_artifact
     from cotune.errors import ConfigError, DataError
+    from cotune.export.runtime import load_predictor
     from cotune.uses.predict import predict_file, predict_texts
 
     if (inputs is None) == (input_file is None):
@@ -48,7 +52,7 @@ def predict(
             raise DataError(f"{input_file} is not a file", where="--input")
         inputs = str(input_file)
     assert inputs is not None
-    predictor = load_artifact(model)
+    predictor = load_predictor(model, onnx)
     path = Path(inputs)
     if path.is_file():
         n = predict_file(

@@ -3,7 +3,8 @@
 `OnnxTaskModel` quacks like the Hugging Face model that `Task.predict` expects (callable with
 input_ids / attention_mask tensors, returns an object with `.logits`; `.eval()`, `.train()`,
 `.training`), so windowing of long sentences, word alignment, span offsets and label decoding
-are the very code the PyTorch model runs, not a second copy that could drift.
+are the very code the PyTorch model runs, not a second copy that could drift. `load_predictor`
+is the one switch between the two that `cotune predict --onnx` and `cotune evaluate --onnx` use.
 
 Where the graphs live in an artifact folder (written by `write_onnx` or `cotune export`):
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -24,11 +25,13 @@ import torch
 from cotune.artifact import Predictor
 from cotune.artifact.meta import ArtifactMeta
 from cotune.config.schema import ModelConfig
-from cotune.errors import ArtifactError
+from cotune.errors import ArtifactError, ConfigError
 
 ONNX_DIR = "onnx"
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
+OnnxPrecision = Literal["fp32", "int8"]
+PRECISIONS: tuple[OnnxPrecision, ...] = ("fp32", "int8")
 
 
 def onnx_file(folder: str | Path, *, int8: bool) -> Path:
@@ -77,8 +80,16 @@ class OnnxTaskModel:
         return OnnxOutput(torch.from_numpy(self.runner(ids, mask, types)))
 
 
-def load_onnx_predictor(folder: str | Path, *, int8: bool = True, threads: int = 1) -> Predictor:
-    """A `Predictor` over the artifact's ONNX graph; the PyTorch weights are not loaded."""
+def load_onnx_predictor(
+    folder: str | Path,
+    *,
+    int8: bool = True,
+    threads: int = 1,
+    instead: str = "serve with --backend torch",
+) -> Predictor:
+    """A `Predictor` over the artifact's ONNX graph; the PyTorch weights are not loaded.
+
+    `instead`: the way round a missing graph that the error suggests, for the caller's users."""
     from transformers import AutoTokenizer
 
     from cotune.tasks import build_task
@@ -90,12 +101,38 @@ def load_onnx_predictor(folder: str | Path, *, int8: bool = True, threads: int =
         raise ArtifactError(
             f"{folder} has no exported {'int8 ' if int8 else ''}ONNX graph ({path} is missing)",
             where=str(folder),
-            fix=f"export it first (`cotune export {folder}{' --quantize int8' if int8 else ''}`), "
-            "or serve with --backend torch",
+            fix=f"export it first (`cotune export {folder} --format onnx"
+            f"{' --quantize int8' if int8 else ''}`), or {instead}",
         )
     tokenizer = AutoTokenizer.from_pretrained(folder)
     task = build_task(meta.task, meta.labels, tokenizer, ModelConfig(**meta.model_config))
     return Predictor(folder, meta, task, OnnxTaskModel(path, threads), tokenizer)
+
+
+def load_predictor(
+    folder: str | Path, onnx: str | None = None, *, threads: int | None = None
+) -> Predictor:
+    """The artifact's PyTorch model, or with `onnx` ("fp32" / "int8") its exported graph.
+
+    What `cotune predict` and `cotune evaluate` run; `threads` for onnxruntime defaults to
+    torch's thread count, so both paths use the same cores."""
+    if onnx is None:
+        from cotune.artifact import load_artifact
+
+        return load_artifact(folder)
+    if onnx not in PRECISIONS:
+        raise ConfigError(
+            f"unknown ONNX precision {onnx!r}",
+            where="--onnx",
+            fix="use --onnx fp32 or --onnx int8, or leave --onnx out for the PyTorch model",
+        )
+    precision = cast(OnnxPrecision, onnx)
+    return load_onnx_predictor(
+        folder,
+        int8=precision == "int8",
+        threads=threads or torch.get_num_threads(),
+        instead="leave --onnx out to run the PyTorch model",
+    )
 
 
 def write_onnx(folder: str | Path, *, force: bool = False) -> tuple[Path, Path]:

@@ -5,16 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cotune.artifact import load_artifact
 from cotune.config.schema import DataConfig
 from cotune.data.load import check_labels_known, load_splits, read_labelled
 from cotune.errors import DataError
+from cotune.export.runtime import load_predictor
 
 
 def evaluate_artifact(
-    folder: Path, data: str | None = None, *, split: str = "test", batch_size: int = 64
+    folder: Path,
+    data: str | None = None,
+    *,
+    split: str = "test",
+    batch_size: int = 64,
+    onnx: str | None = None,
 ) -> dict[str, Any]:
-    predictor = load_artifact(folder)
+    """Metrics of the artifact's PyTorch model, or of its exported graph with `onnx` ("fp32" /
+    "int8", written by `cotune export`): the same data, task code and metrics either way."""
+    predictor = load_predictor(folder, onnx)
     trained_on = DataConfig(**predictor.meta.config["data"])
     if data is None or data == trained_on.source:
         splits, _ = load_splits(trained_on)
@@ -33,7 +40,7 @@ def evaluate_artifact(
         name = f"{data}:{split}"
     _check_known(predictor.meta.labels, examples)
     metrics = predictor.evaluate(examples, batch_size)
-    return {"data": name, **metrics}
+    return {"data": name, **({"onnx": onnx} if onnx else {}), **metrics}
 
 
 def _check_known(labels: list[str], examples: list[Any]) -> None:
