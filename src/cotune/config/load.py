@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -30,6 +30,9 @@ def _line_of(node: Any, loc: Sequence[str | int]) -> int | None:
         else:
             break
     return line
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def parse_overrides(args: Sequence[str]) -> dict[str, Any]:
@@ -80,16 +83,13 @@ def _suggest(model: type[BaseModel], loc: Sequence[str | int]) -> str:
 RELATIVE_PATHS: dict[str, tuple[str, ...]] = {"data": ("train", "dev", "test", "source")}
 
 
-def validate(
-    raw: dict[str, Any],
-    source: str = "<config>",
-    tree: Any = None,
-    schema: type[RunConfig] = RunConfig,
-) -> RunConfig:
-    """Check `raw` against `schema` (RunConfig or a recipe's extension of it) and the method's
-    own options; errors name the key, its line in `source` and the fix."""
+def check_schema(
+    raw: dict[str, Any], schema: type[M], source: str = "<config>", tree: Any = None
+) -> M:
+    """Check `raw` against any config schema; an error names the key, its line in `source`
+    and the fix (a close key name for a typo)."""
     try:
-        cfg = schema.model_validate(raw)
+        return schema.model_validate(raw)
     except ValidationError as e:
         err = e.errors()[0]
         loc = [x for x in err["loc"] if not str(x).startswith("function-after")]
@@ -102,19 +102,28 @@ def validate(
             what = f"{key}: {err['msg']} (got {err.get('input')!r})"
             fix = f"set {key} to a valid value (the config table in README.md lists the keys)"
         raise ConfigError(what, where=where, fix=fix) from None
+
+
+def validate(
+    raw: dict[str, Any],
+    source: str = "<config>",
+    tree: Any = None,
+    schema: type[RunConfig] = RunConfig,
+) -> RunConfig:
+    """Check `raw` against `schema` (RunConfig or a recipe's extension of it) and the method's
+    own options; errors name the key, its line in `source` and the fix."""
+    cfg = check_schema(raw, schema, source, tree)
     from cotune.methods import get_method
 
     get_method(cfg.method.name).parse(cfg.method.options())
     return cfg
 
 
-def load_config(
-    path: str | Path,
-    overrides: dict[str, Any] | None = None,
-    schema: type[RunConfig] = RunConfig,
-    relative_paths: dict[str, tuple[str, ...]] = RELATIVE_PATHS,
-) -> RunConfig:
-    """A config file + `--section.key value` overrides, validated against `schema`."""
+def read_config(
+    path: str | Path, overrides: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], Any]:
+    """A YAML config file with `--section.key value` overrides applied: (mapping, YAML node
+    tree for error lines)."""
     path = Path(path)
     if not path.exists():
         raise ConfigError("no such config file", where=str(path), fix="check the path")
@@ -128,15 +137,33 @@ def load_config(
         raise ConfigError(f"not valid YAML: {getattr(e, 'problem', e)}", where=where) from None
     if not isinstance(raw, dict):
         raise ConfigError("a config is a YAML mapping", where=str(path))
-    raw = apply_overrides(raw, overrides or {})
+    return apply_overrides(raw, overrides or {}), tree
+
+
+def relative_to_config(path: Path, value: Any) -> Any:
+    """A relative path that exists beside the config file (and not from the working
+    directory) is read from there, as users expect."""
+    if isinstance(value, str) and not Path(value).is_absolute():
+        cand = path.parent / value
+        if cand.exists() and not Path(value).exists():
+            return str(cand)
+    return value
+
+
+def load_config(
+    path: str | Path,
+    overrides: dict[str, Any] | None = None,
+    schema: type[RunConfig] = RunConfig,
+    relative_paths: dict[str, tuple[str, ...]] = RELATIVE_PATHS,
+) -> RunConfig:
+    """A config file + `--section.key value` overrides, validated against `schema`."""
+    path = Path(path)
+    raw, tree = read_config(path, overrides)
     for section_name, keys in relative_paths.items():
         section = raw.get(section_name)
         if not isinstance(section, dict):
             continue
         for key in keys:
-            val = section.get(key)
-            if isinstance(val, str) and not Path(val).is_absolute():
-                cand = path.parent / val
-                if cand.exists() and not Path(val).exists():
-                    section[key] = str(cand)
+            if key in section:
+                section[key] = relative_to_config(path, section[key])
     return validate(raw, str(path), tree, schema)
