@@ -175,3 +175,12 @@ def test_system_info_names_versions_and_machine() -> None:
     for key in ("cotune", "python", "torch", "transformers", "cpu", "cpu_count", "hostname"):
         assert info[key], key
     assert info["torch_threads"] >= 1
+
+
+def test_history_metrics_carry_dp_epsilon() -> None:
+    from cotune.tracking.callback import history_metrics
+
+    train = {"type": "train", "step": 10, "loss": 0.5, "epsilon": 1.25, "dp_clipped_frac": 0.5}
+    assert history_metrics(train) == {"train_loss": 0.5, "epsilon": 1.25, "dp_clipped_frac": 0.5}
+    ev = {"type": "eval", "step": 10, "dev": {"accuracy": 0.75}, "epsilon": 2.0}
+    assert history_metrics(ev) == {"dev_accuracy": 0.75, "epsilon": 2.0}

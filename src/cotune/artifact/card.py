@@ -44,6 +44,35 @@ def privacy_lines(meta: ArtifactMeta) -> list[str]:
     return ["```yaml", yaml.safe_dump(privacy, sort_keys=False, allow_unicode=True).strip(), "```"]
 
 
+def dp_lines(dp: dict[str, Any] | None) -> list[str]:
+    """What a DP-SGD run guarantees (metrics.json `training.privacy`), in words."""
+    if not dp:
+        return []
+    target = dp.get("epsilon_target")
+    noise = f"noise multiplier {dp['noise_multiplier']:.4g}" + (
+        f" (calibrated to epsilon {target:g} over {dp['planned_steps']} steps)"
+        if dp.get("noise_calibrated")
+        else ""
+    )
+    stop = (
+        f"; training stopped when the budget epsilon {target:g} was spent"
+        if dp.get("budget_exhausted")
+        else ""
+    )
+    return [
+        "",
+        f"**Differential privacy: (epsilon = {dp['epsilon']:.3g}, delta = {dp['delta']:.3g})** "
+        f"for each training row, by DP-SGD: Poisson sampling at rate {dp['sample_rate']:.4g} "
+        f"(expected batch {dp['expected_batch_size']}), each example's gradient clipped to "
+        f"norm {dp['max_grad_norm']:g}, Gaussian {noise}, {dp['accountant']} accountant, "
+        f"{dp['steps']} steps{stop}.",
+        "",
+        "- Covers the rows of the training split. Not covered: the dev split (it picks the "
+        "best checkpoint), the pretrained backbone, and any search over hyper-parameters.",
+        f"- {100 * dp.get('clipped_fraction', 0):.1f}% of per-example gradients were clipped.",
+    ]
+
+
 def model_card(meta: ArtifactMeta, metrics: dict[str, Any]) -> str:
     task_tag = (
         "token-classification" if meta.task == "token-classification" else "text-classification"
@@ -149,7 +178,8 @@ def model_card(meta: ArtifactMeta, metrics: dict[str, Any]) -> str:
     unk = meta.extra.get("unk_rate")
     if unk is not None:
         lines.append(f"- Unknown-token rate of the training text under this tokenizer: {unk:.2%}.")
-    lines += ["", "## Privacy", "", *privacy_lines(meta), "", "## Contributors", ""]
+    lines += ["", "## Privacy", "", *privacy_lines(meta)]
+    lines += [*dp_lines(metrics.get("training", {}).get("privacy")), "", "## Contributors", ""]
     lines += [f"- {name}" for name in contributors(meta)] or ["- not recorded"]
     lines.append(f"\nTrained with cotune {meta.cotune_version} on {meta.created}.")
     return "\n".join(lines) + "\n"

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cotune.config.privacy import PrivacyConfig
 from cotune.config.tracking import TrackingConfig, TuneConfig, check_tune_paths
 
 SCHEMA_VERSION = 1
@@ -151,6 +152,9 @@ class RunConfig(Section):
     )
     tune: TuneConfig | None = Field(
         None, description="Hyper-parameter search space and settings (`cotune tune`)."
+    )
+    privacy: PrivacyConfig | None = Field(
+        None, description="Differentially private training (`privacy.dp`)."
     )
 
     @model_validator(mode="after")

@@ -20,6 +20,7 @@ from cotune.errors import ConfigError
 from cotune.methods import get_method
 from cotune.methods.registry import MethodContext, count_parameters
 from cotune.models.catalog import resolve_backbone
+from cotune.privacy.dp.setup import private_fit
 from cotune.recipes.common import feature_words, training_summary
 from cotune.recipes.writer import write_artifact
 from cotune.tasks import build_task
@@ -168,25 +169,28 @@ def _train_and_write(
     words = feature_words(features, splits.train)
     metric = default_metric(cfg)
     bs = cfg.train.eval_batch_size
+    dp = private_fit(cfg, model, features)  # None unless privacy.dp: DP-SGD plugs into `fit`
     result = fit(
         model,
         task.collate,
         features,
         words,
         lambda m: task.metrics(task.predict(m, splits.dev, bs), splits.dev),
-        cfg.train,
+        cfg.train if dp is None else dp.train,
         metric=metric,
         checkpoint_dir=out / "checkpoints",
         resume=resume,
         # the method's own hooks (AdaLoRA's rank schedule) run first, so the caller's see the
-        # model as the method leaves it
+        # model as the method leaves it; DP's before both, so they see the spent epsilon
         callbacks=[
+            *([] if dp is None else [dp.engine]),
             *method.training_callbacks(
                 model, options, MethodContext(total_steps(len(features), cfg.train)[1])
             ),
             *callbacks,
         ],
         progress=progress,
+        **({} if dp is None else dp.options()),
     )
     dev = task.metrics(task.predict(model, splits.dev, bs), splits.dev) if splits.dev else {}
     test = (
@@ -196,6 +200,8 @@ def _train_and_write(
     )
     st = result.state
     training = training_summary(result, metric, params, len(features), len(splits.train))
+    if dp is not None:
+        training["privacy"] = dp.engine.summary()
     write_artifact(
         out,
         cfg=cfg,

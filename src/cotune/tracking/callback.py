@@ -17,10 +17,15 @@ def history_metrics(entry: dict[str, Any]) -> dict[str, float]:
     """One `TrainState.history` entry as flat metric names: train_loss, lr, dev_f1, ..."""
     if entry.get("type") == "train":
         keys = {"loss": "train_loss", "lr": "lr", "words_per_s": "words_per_s", "epoch": "epoch"}
-        return {new: float(entry[old]) for old, new in keys.items() if old in entry}
+        return {new: float(entry[old]) for old, new in keys.items() if old in entry} | _dp(entry)
     if entry.get("type") == "eval":
-        return {f"dev_{k}": float(v) for k, v in entry.get("dev", {}).items()}
+        return {f"dev_{k}": float(v) for k, v in entry.get("dev", {}).items()} | _dp(entry)
     return {}
+
+
+def _dp(entry: dict[str, Any]) -> dict[str, float]:
+    """What DP-SGD writes on history entries: the epsilon spent so far, the clipped share."""
+    return {k: float(entry[k]) for k in ("epsilon", "dp_clipped_frac") if k in entry}
 
 
 class TrackingCallback:

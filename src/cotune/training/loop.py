@@ -47,17 +47,24 @@ class TrainState:
     train_seconds: float = 0.0
     train_words: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    # resumable state of loop plug-ins (DP's privacy accountant), checkpointed with the rest;
+    # plain lists and numbers only (checkpoints load with weights_only=True)
+    plugins: dict[str, Any] = field(default_factory=dict)
 
 
 class Callback(Protocol):
     """Called after every optimizer step. A callback may also define any of these optional
     hooks (looked up by name, so plain `on_step_end` callbacks need nothing more):
 
-    - `on_after_backward(state, model)`: gradients of the whole step are in, before clipping;
+    - `on_after_backward(state, model)`: gradients of the whole step are in, before clipping
+      (it runs for a step with no examples too: DP's noise-only step);
     - `on_before_zero_grad(state, model)`: after optimizer.step(), gradients still there
       (AdaLoRA's budget allocation scores importance from them); `state.step` is still the
       number of steps finished before this one;
     - `on_train_end(state, model)`: after the best weights were reloaded.
+
+    A hook that sets `state.stopped_early` before the step's evaluation point (DP's privacy
+    budget) gets the step's weights evaluated, then the loop stops.
     """
 
     def on_step_end(self, state: TrainState, model: nn.Module) -> None: ...
@@ -73,6 +80,21 @@ def _call_optional(
 
 
 Evaluate = Callable[[nn.Module], dict[str, Any]]
+# (feature lengths, epoch) -> that epoch's optimizer steps, each a list of micro-batches of
+# feature indices. The same epoch must always give the same steps (a resumed run replays it).
+BatchPlan = Callable[[Sequence[int], int], list[list[list[int]]]]
+
+
+def shuffled_plan(cfg: TrainConfig) -> BatchPlan:
+    """The default plan: seeded shuffled batches (by length if asked), grad_accum per step."""
+
+    def plan(lengths: Sequence[int], epoch: int) -> list[list[list[int]]]:
+        batches = epoch_batches(
+            lengths, cfg.batch_size, seed=cfg.seed, epoch=epoch, group_by_length=cfg.group_by_length
+        )
+        return [batches[g : g + cfg.grad_accum] for g in range(0, len(batches), cfg.grad_accum)]
+
+    return plan
 
 
 @dataclass
@@ -120,6 +142,8 @@ def fit(
     checkpoint_dir: Path | None = None,
     resume: bool = False,
     loss_fn: LossFn = task_loss,
+    loss_units: Callable[[dict[str, torch.Tensor]], int] = count_units,
+    batch_plan: BatchPlan | None = None,
     callbacks: Sequence[Callback] = (),
     progress: bool | None = None,
 ) -> FitResult:
@@ -127,6 +151,8 @@ def fit(
 
     `words[i]` is the number of words feature i trains on (for throughput in words/s).
     `evaluate(model)` returns dev metrics including `metric` (higher is better).
+    `loss_fn` returns a summed loss, divided by the `loss_units` of the whole step;
+    `batch_plan` orders the batches (default `shuffled_plan(cfg)`; DP: Poisson sampling).
     """
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -139,6 +165,7 @@ def fit(
     best: dict[str, torch.Tensor] | None = None
     lengths = [len(f) for f in features]
     eval_every = cfg.eval_every or per_epoch
+    plan = batch_plan or shuffled_plan(cfg)
 
     if resume and checkpoint_dir is not None and (ckpt := latest_checkpoint(checkpoint_dir)):
         saved = load_checkpoint(ckpt)
@@ -187,20 +214,11 @@ def fit(
         task_id = bar.add_task("train", total=total, completed=state.step, info="")
         window_loss, window_units, window_words, window_time = 0.0, 0, 0, 0.0
         while state.step < total and not state.stopped_early:
-            batches = epoch_batches(
-                lengths,
-                cfg.batch_size,
-                seed=cfg.seed,
-                epoch=state.epoch,
-                group_by_length=cfg.group_by_length,
-            )
-            groups = [
-                batches[g : g + cfg.grad_accum] for g in range(0, len(batches), cfg.grad_accum)
-            ]
+            groups = plan(lengths, state.epoch)
             for group in groups[state.group_in_epoch :]:
                 t0 = time.perf_counter()
-                micro = [to_device(collate([features[i] for i in b]), model) for b in group]
-                units = sum(count_units(m) for m in micro)
+                micro = [to_device(collate([features[i] for i in b]), model) for b in group if b]
+                units = sum(loss_units(m) for m in micro)
                 step_loss = 0.0
                 for m in micro:
                     loss = loss_fn(model, m) / max(units, 1)
@@ -248,8 +266,9 @@ def fit(
                     state.step % eval_every == 0
                     or state.step == total
                     or (cfg.eval_every is None and end_of_epoch)
+                    or state.stopped_early  # a hook stopped the run: its last weights count
                 ):
-                    state.stopped_early = run_eval()
+                    state.stopped_early = run_eval() or state.stopped_early
                     model.train()
                 if end_of_epoch:
                     state.epoch += 1
