@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from pydantic import ValidationError
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 from cotune.artifact import load_artifact
@@ -192,3 +193,19 @@ def test_cli_distill_and_its_errors(teachers: dict[str, Path], tmp_path: Path) -
     assert bad.exit_code == 2 and "do not exist" in bad.output
     typo = runner.invoke(app, ["distill", str(path), "--distill.temprature", "3"])
     assert typo.exit_code == 2 and "did you mean 'temperature'" in typo.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ({"privacy": {"dp": {"epsilon": 8}}}, "privacy.dp"),
+        ({"model": {"extend_vocab": True}}, "model.extend_vocab"),
+    ],
+)
+def test_refuses_fine_tune_keys_it_would_ignore(
+    tmp_path: Path, extra: dict[str, object], key: str
+) -> None:
+    base = tiny_config(tmp_path / "bb", tmp_path / "out", task="cls").model_dump(mode="json")
+    raw = {**base, **extra, "distill": {"teacher": str(tmp_path)}}
+    with pytest.raises(ValidationError, match=key):
+        DistillConfig.model_validate(raw)

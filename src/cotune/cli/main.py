@@ -10,11 +10,13 @@ from cotune.cli import catalogs, data, evaluate, predict, serve, train
 from cotune.cli import distill as distill_cli
 from cotune.cli import export as export_cli
 from cotune.cli import merge as merge_cli
+from cotune.cli import pretrain as pretrain_cli
 from cotune.cli import redact as redact_cli
 from cotune.cli import registry as registry_cli
 from cotune.cli import reproduce as reproduce_cli
 from cotune.cli import runs as runs_cli
 from cotune.cli import tune as tune_cli
+from cotune.cli import vocab as vocab_cli
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -60,6 +62,12 @@ app.command(
 app.command("reproduce", help=reproduce_cli.HELP)(reproduce_cli.reproduce)
 app.command("redact", help=redact_cli.REDACT_HELP)(redact_cli.redact)
 app.command("reidentify", help=redact_cli.REIDENTIFY_HELP)(redact_cli.reidentify)
+app.command(
+    "pretrain",
+    help=pretrain_cli.HELP,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)(pretrain_cli.pretrain)
+app.add_typer(vocab_cli.app, name="vocab")
 app.add_typer(runs_cli.app, name="runs")
 app.add_typer(registry_cli.app, name="registry")
 app.add_typer(data.app, name="data")

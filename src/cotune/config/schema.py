@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cotune.config.privacy import PrivacyConfig
 from cotune.config.tracking import TrackingConfig, TuneConfig, check_tune_paths
@@ -70,6 +70,35 @@ class DataConfig(Section):
         return self
 
 
+class ExtendVocabConfig(Section):
+    """`model.extend_vocab`: before training, give the backbone's tokenizer the characters (CJK)
+    or word-pieces of the domain text that it lacks, with new embedding rows; old ids and rows
+    stay as they were (cotune.models.vocab, docs/domain-adaptation.md)."""
+
+    texts: list[str] = Field(
+        default_factory=list,
+        description="Text to learn the new vocabulary from: catalog sources, text files or "
+        "folders (default: the run's own training split).",
+    )
+    min_freq: int = Field(2, ge=1, description="Add a character/piece only if seen this often.")
+    max_new: int | None = Field(
+        None, ge=1, description="Add at most this many entries, the most frequent first."
+    )
+    mode: Literal["auto", "chars", "wordpieces"] = Field(
+        "auto",
+        description="chars: the characters the base cannot tokenise (CJK); wordpieces: new "
+        "pieces of a WordPiece vocabulary trained on the text; auto: chars when most unknown "
+        "words are CJK, else wordpieces.",
+    )
+    noise: float = Field(
+        0.1,
+        ge=0,
+        description="New rows with nothing to average start at the mean embedding plus "
+        "Gaussian noise of this many per-dimension standard deviations.",
+    )
+    seed: int = Field(0, description="Seed of that noise.")
+
+
 class ModelConfig(Section):
     backbone: str = Field(
         "minilm-l6", description="Catalog name (`cotune models list`), local folder or Hub name."
@@ -91,6 +120,17 @@ class ModelConfig(Section):
     classifier_dropout: float | None = Field(
         None, ge=0, lt=1, description="Dropout before the task head."
     )
+    extend_vocab: ExtendVocabConfig | None = Field(
+        None,
+        description="Extend the backbone's vocabulary from the training text first (`true` "
+        "for the defaults); see docs/domain-adaptation.md.",
+    )
+
+    @field_validator("extend_vocab", mode="before")
+    @classmethod
+    def _extend_vocab_shorthand(cls, value: Any) -> Any:
+        """`extend_vocab: true` takes every default, `false` is off."""
+        return {} if value is True else (None if value is False else value)
 
 
 class TrainConfig(Section):

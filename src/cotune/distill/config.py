@@ -54,6 +54,21 @@ class DistillOptions(Section):
 class DistillConfig(RunConfig):
     distill: DistillOptions
 
+    @model_validator(mode="after")
+    def _unsupported(self) -> DistillConfig:
+        """Keys a fine-tune takes that distillation would otherwise ignore without a word."""
+        if self.privacy is not None:
+            raise ValueError(
+                "privacy.dp is not supported by `cotune distill` (the teacher's soft labels "
+                "would need their own accounting): remove the privacy section"
+            )
+        if self.model.extend_vocab is not None:
+            raise ValueError(
+                "model.extend_vocab is not supported by `cotune distill`: the student must "
+                "share the teacher's tokenizer; extend the teacher's backbone instead"
+            )
+        return self
+
     def run_name(self) -> str:
         if self.name:
             return self.name

@@ -85,6 +85,13 @@ def resolve_backbone(name: str) -> Path | str:
             ) from None
     path = Path(name).expanduser()
     if path.exists():
+        if not (path / "config.json").exists() and (path / "checkpoints").is_dir():
+            # `cotune pretrain` writes the backbone files only when it finishes
+            raise ConfigError(
+                f"{path} holds an unfinished run (checkpoints, no model yet)",
+                where="model.backbone",
+                fix="finish it first: `cotune pretrain CONFIG --resume` (or `cotune train`)",
+            )
         if not (path / "config.json").exists():
             raise ConfigError(
                 f"{path} has no config.json: not a Hugging Face model folder",

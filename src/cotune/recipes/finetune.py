@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from pydantic import BaseModel
 from transformers import AutoTokenizer
 
 from cotune.config.schema import RunConfig
@@ -55,8 +56,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def prepare_output(out: Path, cfg: RunConfig, *, resume: bool, overwrite: bool) -> None:
-    """Refuse to clobber a finished artifact or someone's unfinished run, unless asked."""
+def prepare_output(out: Path, cfg: BaseModel, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to clobber a finished artifact or someone's unfinished run, unless asked (any
+    config schema: run, distill, pre-train)."""
     saved = out / "run_config.yaml"
     if out.exists() and any(out.iterdir()):
         if overwrite:
@@ -156,10 +158,14 @@ def _train_and_write(
         )
 
     backbone = resolve_backbone(cfg.model.backbone)
+    method = get_method(cfg.method.name)
+    if cfg.model.extend_vocab is not None:  # new rows must train and ship with the model
+        from cotune.pretrain.extend import extend_for_split
+
+        backbone = extend_for_split(backbone, cfg, method.save is None, splits.train, provenance)
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     task = build_task(cfg.task, splits.labels, tokenizer, cfg.model)
     model: Any = task.build_model(backbone, cfg.model)
-    method = get_method(cfg.method.name)
     options = method.parse(cfg.method.options())
     model = method.apply(model, options)  # may wrap the model
     model.to(resolve_device(cfg.train.device))
