@@ -8,9 +8,15 @@ from pathlib import Path
 import pytest
 
 from cotune.config import load_config
+from cotune.federated.config import is_federated_config
 from cotune.recipes.finetune import finetune
 
-CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+# federated configs (a `federation:` section) run a round in tests/unit/test_federated_split.py
+CONFIGS = [
+    p
+    for p in sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+    if not is_federated_config(p)
+]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])

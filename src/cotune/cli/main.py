@@ -9,6 +9,7 @@ import typer
 from cotune.cli import catalogs, data, evaluate, predict, serve, train
 from cotune.cli import distill as distill_cli
 from cotune.cli import export as export_cli
+from cotune.cli import federate as federate_cli
 from cotune.cli import merge as merge_cli
 from cotune.cli import pretrain as pretrain_cli
 from cotune.cli import redact as redact_cli
@@ -68,6 +69,7 @@ app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )(pretrain_cli.pretrain)
 app.add_typer(vocab_cli.app, name="vocab")
+app.add_typer(federate_cli.app, name="federate")
 app.add_typer(runs_cli.app, name="runs")
 app.add_typer(registry_cli.app, name="registry")
 app.add_typer(data.app, name="data")

@@ -1,0 +1,297 @@
+"""Federated LoRA on WNUT-16 (issue 9): federated vs centralised vs each party alone.
+
+The WNUT-16 train split (seed 13, 80/10/10: 1,915 sentences) is cut into N parties, IID and
+Dirichlet-skewed by main entity type. For each partition:
+
+* ``federated``  `cotune federate simulate`'s code path: a real Flower SuperLink + N SuperNodes
+                 on loopback (TLS), configs/federated-wnut16-lora.yaml (LoRA r=8, FedAvg,
+                 rounds x local epochs = the centralised epochs), with its ledger;
+* ``alone``      each party training by itself with the same schedule (a one-party federation
+                 in process: same rounds, same local steps, same last-round model);
+
+and once:
+
+* ``centralised`` the ordinary fine-tune recipe on the whole train split (LoRA, same lr, epochs =
+                 rounds x local epochs, best dev epoch kept).
+
+Test entity F1 on the same 240 test sentences, bytes per round, wall time. Results go to
+bench/results/federated_wnut16.{json,md}; every finished job is saved at once and skipped by a
+rerun (resumable; a federated run killed half-way resumes from its server checkpoint).
+
+    .venv/bin/python bench/federated_wnut16.py                       # full (~1.5 h on 2 cores)
+    .venv/bin/python bench/federated_wnut16.py --limit 60 --rounds 1 --parties 2 \\
+        --out /tmp/fed_smoke.json --work /tmp/fed_smoke                # smoke (~3 min)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "federated-wnut16-lora.yaml"
+RESULTS = ROOT / "bench" / "results"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--parties", type=int, default=4)
+    p.add_argument("--schemes", default="iid,dirichlet", help="comma-separated: iid, dirichlet")
+    p.add_argument("--alpha", type=float, default=0.5, help="Dirichlet concentration")
+    p.add_argument("--rounds", type=int, default=None, help="default: the config's")
+    p.add_argument("--local-epochs", type=float, default=None, help="default: the config's")
+    p.add_argument("--limit", type=int, default=None, help="examples per split (smoke runs)")
+    p.add_argument("--backbone", default=None, help="default: the config's (minilm-l6)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    p.add_argument("--jobs", default="centralised,alone,federated")
+    p.add_argument("--insecure", action="store_true", help="no TLS on loopback")
+    p.add_argument("--out", type=Path, default=RESULTS / "federated_wnut16.json")
+    p.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-federated-wnut16")
+    p.add_argument("--force", action="store_true", help="rerun finished jobs")
+    return p.parse_args(argv)
+
+
+def base_config(args: argparse.Namespace, scheme: str) -> Any:
+    from cotune.federated.config import load_federated_config
+
+    overrides: dict[str, Any] = {
+        "federation.parties": args.parties,
+        "federation.partition.scheme": scheme,
+        "federation.partition.alpha": args.alpha,
+        "train.threads": args.threads,
+        "output_dir": str(args.work / scheme),
+        "tracking.backend": "none",
+    }
+    if args.rounds is not None:
+        overrides["federation.rounds"] = args.rounds
+    if args.local_epochs is not None:
+        overrides["federation.local_epochs"] = args.local_epochs
+    if args.limit is not None:
+        overrides["data.limit"] = args.limit
+    if args.backbone is not None:
+        overrides["model.backbone"] = args.backbone
+    return load_federated_config(CONFIG, overrides)
+
+
+def centralised(args: argparse.Namespace) -> dict[str, Any]:
+    """The ordinary recipe on all the training data, LoRA, epochs = rounds x local epochs."""
+    import torch
+
+    from cotune.config.schema import RunConfig
+    from cotune.recipes.finetune import finetune
+
+    fed = base_config(args, "iid")
+    torch.set_num_threads(max(2, args.threads))
+    raw = fed.model_dump(mode="json")
+    f = raw.pop("federation")
+    raw["train"]["epochs"] = f["rounds"] * f["local_epochs"]
+    raw["train"]["threads"] = max(2, args.threads)
+    raw["output_dir"] = str(args.work / "centralised")
+    raw["name"] = "centralised"
+    cfg = RunConfig.model_validate(raw)
+    t0 = time.perf_counter()
+    out = finetune(cfg, overwrite=True, progress=False)
+    m = json.loads((out / "metrics.json").read_text())
+    return {
+        "job": "centralised",
+        "test_f1": m["test"]["f1"],
+        "dev_f1": m["dev"]["f1"],
+        "epochs": m["training"]["epochs"],
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+        "bytes_per_round": None,
+    }
+
+
+def alone(args: argparse.Namespace, scheme: str, party: dict[str, Any]) -> dict[str, Any]:
+    """One party by itself: a one-party federation in process (same rounds and local steps)."""
+    import torch
+
+    from cotune.data import load_splits
+    from cotune.data.load import read_labelled
+    from cotune.federated.inprocess import run_inprocess
+    from cotune.federated.local import LocalParty
+    from cotune.federated.server import ServerModel
+
+    torch.set_num_threads(max(2, args.threads))
+    cfg = base_config(args, scheme)
+    fed = cfg.federation.model_copy(
+        update={
+            "min_clients": 1,
+            "ledger": cfg.federation.ledger.model_copy(update={"shapley": "off"}),
+        }
+    )
+    train = cfg.train.model_copy(update={"threads": max(2, args.threads)})  # runs alone
+    cfg = cfg.model_copy(
+        update={"federation": fed, "train": train, "name": f"alone-{party['name']}"}
+    )
+    splits, _ = load_splits(cfg.data)
+    model = ServerModel(cfg, splits)
+    examples = read_labelled(Path(party["path"]), cfg.data.model_copy(update={"limit": None}))
+    local = LocalParty(cfg, examples, model.labels, name=party["name"], task_model=model.tm)
+    t0 = time.perf_counter()
+    run_dir = cfg.output_dir / cfg.run_name()
+    result = run_inprocess(model, {party["name"]: local}, run_dir)
+    return {
+        "job": f"alone-{party['name']}",
+        "scheme": scheme,
+        "party": party["name"],
+        "examples": party["examples"],
+        "test_f1": result["test"]["f1"],
+        "dev_f1": result["dev"]["f1"],
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+        "bytes_per_round": None,
+    }
+
+
+def federated(args: argparse.Namespace, scheme: str) -> dict[str, Any]:
+    from cotune.federated.deploy import simulate
+    from cotune.federated.state import ServerState
+
+    cfg = base_config(args, scheme)
+    run_dir = cfg.output_dir / cfg.run_name()
+    resume = ServerState.exists(run_dir / "server") and not args.force
+    t0 = time.perf_counter()
+    result = simulate(cfg, insecure=args.insecure, resume=resume, overwrite=not resume)
+    ledger = json.loads(Path(result["ledger"]).read_text())
+    return {
+        "job": f"federated-{scheme}",
+        "scheme": scheme,
+        "test_f1": result["test"]["f1"],
+        "dev_f1": result["dev"]["f1"],
+        "dev_per_round": result["dev_per_round"],
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+        "resumed": resume,
+        "bytes_per_round": {
+            "up": result["bytes_up_per_round"],
+            "down": result["bytes_down_per_round"],
+            "per_update": result["bytes_per_update"],
+            "full_model": result["full_model_bytes"],
+        },
+        "ledger": ledger,
+    }
+
+
+def load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {"jobs": {}}
+
+
+def save(path: Path, results: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=2))
+    os.replace(tmp, path)
+    path.with_suffix(".md").write_text(markdown(results))
+
+
+def markdown(results: dict[str, Any]) -> str:
+    jobs = results["jobs"]
+    lines = [
+        "# Federated LoRA on WNUT-16",
+        "",
+        f"`{results.get('command', '')}` on {results.get('machine', '')}",
+        "",
+        "| job | partition | test F1 | dev F1 | MB up / round | MB per update (full model) "
+        "| wall s |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, j in sorted(jobs.items()):
+        b = j.get("bytes_per_round") or {}
+        up = f"{sum(b['up']) / len(b['up']) / 1e6:.2f}" if b.get("up") else "-"
+        per = (
+            f"{b['per_update'] / 1e6:.3f} ({b['full_model'] / 1e6:.1f})"
+            if b.get("per_update")
+            else "-"
+        )
+        lines.append(
+            f"| {name} | {j.get('scheme', '-')} | {100 * j['test_f1']:.2f} | "
+            f"{100 * j['dev_f1']:.2f} | {up} | {per} | {j['wall_seconds']:.0f} |"
+        )
+    lines += ["", *verdict(jobs)]
+    for name, j in sorted(jobs.items()):
+        if "ledger" in j:
+            from cotune.federated.report import ledger_markdown
+
+            lines += [
+                "",
+                f"## Ledger of {name}",
+                "",
+                ledger_markdown(j["ledger"]).split("\n", 2)[2],
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def verdict(jobs: dict[str, Any]) -> list[str]:
+    out = []
+    central = jobs.get("centralised")
+    for scheme in ("iid", "dirichlet"):
+        fed = jobs.get(f"federated-{scheme}")
+        if fed is None:
+            continue
+        alone = [j for j in jobs.values() if j.get("scheme") == scheme and "party" in j]
+        best_alone = max((j["test_f1"] for j in alone), default=None)
+        line = f"- {scheme}: federated {100 * fed['test_f1']:.2f}"
+        if central:
+            gap = 100 * (central["test_f1"] - fed["test_f1"])
+            ok = gap <= 3 if scheme == "iid" else None
+            line += f", {gap:+.2f} F1 behind centralised {100 * central['test_f1']:.2f}"
+            if ok is not None:
+                line += " (target <= 3: " + ("met" if ok else "NOT met") + ")"
+        if best_alone is not None:
+            above = fed["test_f1"] > best_alone
+            line += f"; best party alone {100 * best_alone:.2f} ("
+            line += "federated above every party alone" if above else "NOT above every party"
+            line += ")"
+        out.append(line)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    os.environ.setdefault("COTUNE_TRACKING", "none")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # the head-missing load report, once per model built
+    from cotune.federated.deploy import split_parties
+
+    results = load(args.out)
+    results["command"] = "python " + " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    results["machine"] = (
+        f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}"
+    )
+    results["date"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    jobs: dict[str, Any] = results["jobs"]
+    wanted = set(args.jobs.split(","))
+
+    def run(name: str, fn: Any, *fn_args: Any) -> None:
+        if name in jobs and not args.force:
+            print(f"{name}: done (skipped)")
+            return
+        print(f"{name}: running ...", flush=True)
+        jobs[name] = fn(*fn_args)
+        save(args.out, results)
+        print(f"{name}: test F1 {100 * jobs[name]['test_f1']:.2f}", flush=True)
+
+    if "centralised" in wanted:
+        run("centralised", centralised, args)
+    for scheme in args.schemes.split(","):
+        cfg = base_config(args, scheme)
+        parties = split_parties(cfg, args.work / scheme / "parties")
+        if "alone" in wanted:
+            for party in parties:
+                run(f"alone-{scheme}-{party['name']}", alone, args, scheme, party)
+        if "federated" in wanted:
+            run(f"federated-{scheme}", federated, args, scheme)
+    save(args.out, results)
+    print("\n".join(verdict(jobs)))
+
+
+if __name__ == "__main__":
+    main()
