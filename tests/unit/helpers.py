@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from cotune.config.schema import RunConfig
+from cotune.training.loop import TrainState
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 NER = ASSETS / "ner_tiny.conll"
@@ -21,3 +24,18 @@ def tiny_config(backbone: Path, out: Path, task: str = "ner", **train: Any) -> R
         train={"epochs": 2, "batch_size": 2, "lr": 1e-3, "seed": 7, **train},
         output_dir=out,
     )
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashAt:
+    """Simulates a kill right after step `step` (after its checkpoint was written)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, state: TrainState, model: torch.nn.Module) -> None:
+        if state.step == self.step:
+            raise Crash

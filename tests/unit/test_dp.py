@@ -35,7 +35,7 @@ from cotune.recipes.finetune import finetune
 from cotune.tasks import build_task
 from cotune.training.loop import TrainState
 
-from .helpers import tiny_config
+from .helpers import Crash, CrashAt, tiny_config
 
 NO_DROPOUT = {"hidden_dropout": 0.0, "attention_dropout": 0.0, "classifier_dropout": 0.0}
 PROBE = ["john visited paris today .", "a great film , i loves it and mary hates apple"]
@@ -205,19 +205,6 @@ def test_training_stops_at_the_epsilon_budget(tiny_backbone: Path, tmp_path: Pat
     assert last_eval["step"] == priv["steps"]  # the weights at the stop were evaluated
     card = (out / "README.md").read_text()
     assert "Differential privacy: (epsilon = " in card and "budget epsilon 6" in card
-
-
-class Crash(Exception):
-    pass
-
-
-class CrashAt:
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, state: TrainState, model: torch.nn.Module) -> None:
-        if state.step == self.step:
-            raise Crash
 
 
 def test_resume_continues_the_accounting_and_saves_plain_weights(

@@ -20,9 +20,8 @@ from cotune.pretrain.masking import MlmCollator, encode_texts
 from cotune.pretrain.recipe import pretrain
 from cotune.pretrain.texts import load_texts, texts_of_examples
 from cotune.tasks.base import IGNORE
-from cotune.training.loop import TrainState
 
-from .helpers import NER, tiny_config
+from .helpers import NER, Crash, CrashAt, tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]
 PRETRAIN_CONFIGS = sorted((ROOT / "configs" / "pretrain").glob("*.yaml"))
@@ -135,19 +134,6 @@ def test_mlm_loss_falls_and_the_output_is_a_backbone(
     card = (out / "README.md").read_text(encoding="utf-8")
     assert "pre-training" in card and "en.txt" in card and "mlm_accuracy" in card
     assert (out / "training_curve.png").exists()
-
-
-class Crash(Exception):
-    pass
-
-
-class CrashAt:
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, state: TrainState, model: torch.nn.Module) -> None:
-        if state.step == self.step:
-            raise Crash
 
 
 def test_killed_and_resumed_pretraining_ends_like_an_uninterrupted_one(

@@ -10,24 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 from cotune.recipes.finetune import finetune
-from cotune.training.loop import TrainState
 
-from .helpers import tiny_config
-
-
-class Crash(Exception):
-    pass
-
-
-class CrashAt:
-    """Simulates a kill right after step `step` (after its checkpoint was written)."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, state: TrainState, model: torch.nn.Module) -> None:
-        if state.step == self.step:
-            raise Crash
+from .helpers import Crash, CrashAt, tiny_config
 
 
 @pytest.mark.parametrize("task", ["ner", "cls"])

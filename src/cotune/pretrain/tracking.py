@@ -12,9 +12,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from cotune.tracking.base import NullTracker, Tracker, flatten, numeric, status_of
+from cotune.tracking.base import NullTracker, Tracker, flatten, numeric
 from cotune.tracking.callback import TrackingCallback
-from cotune.tracking.run import open_tracker
+from cotune.tracking.run import open_tracker, record_failure
 from cotune.tracking.system import system_info
 
 log = logging.getLogger(__name__)
@@ -82,10 +82,4 @@ class PretrainRun:
             log.warning("tracking could not finish the run (%s: %s)", type(e).__name__, e)
 
     def fail(self, exc: BaseException) -> None:
-        if isinstance(self.tracker, NullTracker) or self.tracker.run_id is None:
-            return
-        try:
-            self.tracker.set_tags({"cotune.error": f"{type(exc).__name__}: {exc}"[:5000]})
-            self.tracker.end(status_of(exc))
-        except Exception as e:
-            log.warning("tracking could not record the failure (%s: %s)", type(e).__name__, e)
+        record_failure(self.tracker, exc)

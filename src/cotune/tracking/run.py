@@ -185,13 +185,19 @@ class TrackedRun:
                     self.tracker.log_file(out / name, "artifact")
 
     def fail(self, exc: BaseException) -> None:
-        if isinstance(self.tracker, NullTracker) or self.tracker.run_id is None:
-            return
-        try:
-            self.tracker.set_tags({"cotune.error": f"{type(exc).__name__}: {exc}"[:5000]})
-            self.tracker.end(status_of(exc))
-        except Exception as e:
-            log.warning("tracking could not record the failure (%s: %s)", type(e).__name__, e)
+        record_failure(self.tracker, exc)
+
+
+def record_failure(tracker: Tracker, exc: BaseException) -> None:
+    """End a started run as failed or killed, with the error as a tag; a tracking failure here
+    is only logged (the training error is the one the user must see)."""
+    if isinstance(tracker, NullTracker) or tracker.run_id is None:
+        return
+    try:
+        tracker.set_tags({"cotune.error": f"{type(exc).__name__}: {exc}"[:5000]})
+        tracker.end(status_of(exc))
+    except Exception as e:
+        log.warning("tracking could not record the failure (%s: %s)", type(e).__name__, e)
 
 
 def start_tracked_run(
