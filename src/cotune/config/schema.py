@@ -7,9 +7,9 @@ description is its help text.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from cotune.config.privacy import PrivacyConfig
 from cotune.config.tracking import TrackingConfig, TuneConfig, check_tune_paths
@@ -99,6 +99,15 @@ class ExtendVocabConfig(Section):
     seed: int = Field(0, description="Seed of that noise.")
 
 
+def _on_off_shorthand(value: Any) -> Any:
+    """`true` takes every default, `false` is off."""
+    return {} if value is True else (None if value is False else value)
+
+
+# `model.extend_vocab` (fine-tune) and the pre-training config's `extend_vocab` share it
+ExtendVocabOption = Annotated[ExtendVocabConfig | None, BeforeValidator(_on_off_shorthand)]
+
+
 class ModelConfig(Section):
     backbone: str = Field(
         "minilm-l6", description="Catalog name (`cotune models list`), local folder or Hub name."
@@ -120,17 +129,11 @@ class ModelConfig(Section):
     classifier_dropout: float | None = Field(
         None, ge=0, lt=1, description="Dropout before the task head."
     )
-    extend_vocab: ExtendVocabConfig | None = Field(
+    extend_vocab: ExtendVocabOption = Field(
         None,
         description="Extend the backbone's vocabulary from the training text first (`true` "
         "for the defaults); see docs/domain-adaptation.md.",
     )
-
-    @field_validator("extend_vocab", mode="before")
-    @classmethod
-    def _extend_vocab_shorthand(cls, value: Any) -> Any:
-        """`extend_vocab: true` takes every default, `false` is off."""
-        return {} if value is True else (None if value is False else value)
 
 
 class TrainConfig(Section):

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from cotune.config.load import check_schema, read_config, relative_to_config
-from cotune.config.schema import ExtendVocabConfig, Section, SplitConfig, TrainConfig
+from cotune.config.schema import ExtendVocabOption, Section, SplitConfig, TrainConfig
 from cotune.config.tracking import TrackingConfig
 
 PRETRAIN_SCHEMA_VERSION = 1
@@ -72,16 +72,11 @@ class PretrainModelConfig(Section):
         "minilm-l6", description="Catalog name, backbone folder (e.g. an earlier pre-training)."
     )
     max_length: int = Field(128, ge=8, description="Longest sequence; longer texts are cut.")
-    extend_vocab: ExtendVocabConfig | None = Field(
+    extend_vocab: ExtendVocabOption = Field(
         None,
         description="Extend the vocabulary first (`true`: defaults; texts default to the "
         "pre-training text).",
     )
-
-    @field_validator("extend_vocab", mode="before")
-    @classmethod
-    def _shorthand(cls, value: Any) -> Any:
-        return {} if value is True else (None if value is False else value)
 
 
 # pre-training's own defaults for keys the `train` section leaves out: one pass, a higher peak

@@ -8,7 +8,6 @@ card and the lineage of every step that made it.
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from cotune.pretrain.texts import Texts, load_texts
 from cotune.pretrain.tracking import PretrainRun
 from cotune.recipes.common import training_summary
 from cotune.recipes.finetune import prepare_output, resolve_device, seed_everything
+from cotune.recipes.writer import new_stage, publish_stage
 from cotune.tracking.base import Tracker
 from cotune.training.loop import Callback, FitResult, fit
 
@@ -201,9 +201,7 @@ def _write_backbone(
     training: dict[str, Any],
 ) -> None:
     """Stage everything in a hidden folder, then move it into `out` file by file."""
-    stage = out / ".partial"
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
+    stage = new_stage(out)
     model.save_pretrained(stage, safe_serialization=True)
     tokenizer.save_pretrained(stage)
     if (Path(str(backbone)) / "vocab.txt").is_file() and not (stage / "vocab.txt").exists():
@@ -216,10 +214,5 @@ def _write_backbone(
     atomic_write_text(stage / "history.jsonl", "".join(json.dumps(h) + "\n" for h in history))
     training_curve(history, training["metric"], stage / "training_curve.png")
     write_backbone_card(stage, cfg.run_name(), shown=out)
-    for item in stage.iterdir():
-        target = out / item.name
-        if target.is_dir():
-            shutil.rmtree(target)
-        os.replace(item, target)
-    stage.rmdir()
+    publish_stage(stage, out)
     shutil.rmtree(out / "checkpoints", ignore_errors=True)

@@ -33,9 +33,7 @@ def write_artifact(
     history: list[dict[str, Any]],
     unk: float | None = None,
 ) -> None:
-    stage = out / ".partial"
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
+    stage = new_stage(out)
     if method.save is not None:
         method.save(model, stage)
     else:
@@ -75,6 +73,20 @@ def write_artifact(
     if "confusion" in metrics.get("test", {}):
         confusion_matrix(metrics["test"]["confusion"], task.labels, stage / "confusion_test.png")
     (stage / "README.md").write_text(model_card(meta, metrics), encoding="utf-8")
+    publish_stage(stage, out)
+
+
+def new_stage(out: Path) -> Path:
+    """An empty hidden folder inside `out` where a result is written before it is published."""
+    stage = out / ".partial"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    return stage
+
+
+def publish_stage(stage: Path, out: Path) -> None:
+    """Move every staged file into `out` (one rename each), so a crash while writing never
+    leaves a half-written file where a finished one is expected."""
     for item in stage.iterdir():
         target = out / item.name
         if target.is_dir():
