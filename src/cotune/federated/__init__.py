@@ -9,6 +9,7 @@ Layers, each usable alone:
   `inprocess` (the same rounds without a network, for tests);
 - `flower_server`, `flower_client`, `launch`, `deploy`: the Flower ServerApp/ClientApp and the
   SuperLink/SuperNode processes (`cotune federate simulate|server|client`);
+- `secagg`: a round under Flower's SecAgg+ (the server sees only the weighted mean);
 - `shapley`, `ledger`, `report`, `finish`: contributions (Shapley, leave-one-out), costs, the
   final artifact and the ledger files.
 

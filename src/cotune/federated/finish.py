@@ -37,6 +37,7 @@ def finish_federation(
         evaluate=lambda arrays: model.evaluate(arrays)[metric],
         metric=metric,
         opts=cfg.federation.ledger,
+        secure_aggregation=cfg.federation.secure_aggregation is not None,
     )
     model.tm.load(final)
     sizes = model.bytes_per_round()
@@ -95,6 +96,7 @@ def finish_federation(
             r["bytes_down_per_party"] * len(r["sampled"]) for r in state.history
         ],
         "rejected": [{"round": r["round"], **x} for r in state.history for x in r["rejected"]],
+        "secure_aggregation": cfg.federation.secure_aggregation is not None,
         "model": str(out),
         "ledger": str(run_dir / "ledger.json"),
     }

@@ -3,7 +3,8 @@
 Why not `flwr.serverapp.strategy.FedAvg.start()`: its round loop cannot resume after a crash and
 does not hand over each party's update, which the update checks, the stored updates and the
 ledger all need. So this app drives the Grid itself (Flower's documented custom-`main` way)
-and keeps FedAvg/FedProx's arithmetic in `aggregate.py`.
+and keeps FedAvg/FedProx's arithmetic in `aggregate.py`. With `federation.secure_aggregation`
+the same loop hands each round's exchange to Flower's SecAgg+ workflow (`secagg.py`).
 
 Run config keys (from the generated app's pyproject, see `launch.py`): `cotune-config` (the
 federated config YAML in the run folder), `run-dir`, `resume`.
@@ -27,6 +28,7 @@ from cotune.federated.aggregate import Update
 from cotune.federated.config import FederatedConfig, load_federated_config
 from cotune.federated.exchange import record_bytes
 from cotune.federated.finish import finish_federation
+from cotune.federated.secagg import run_secure_round
 from cotune.federated.server import FederationServer, ServerModel
 
 log = logging.getLogger("cotune.federated")
@@ -57,15 +59,18 @@ def run_federation(grid: Grid, cfg: FederatedConfig, run_dir: Path, *, resume: b
         nodes = _wait_for_nodes(grid, opts.min_clients, opts.round_timeout)
         by_key = {str(n): n for n in nodes}
         sampled = [by_key[k] for k in server.sample(list(by_key))]
-        content = wire.train_content(
-            server.state.arrays,
-            server_round=server.next_round,
-            proximal_mu=mu,
-            recipe=recipe,
-            labels=model.labels,
-            backbone_hash=model.tm.backbone_fingerprint(),
-            federation_id=server.state.federation_id,
-        )
+        request = {
+            "server_round": server.next_round,
+            "proximal_mu": mu,
+            "recipe": recipe,
+            "labels": model.labels,
+            "backbone_hash": model.tm.backbone_fingerprint(),
+            "federation_id": server.state.federation_id,
+        }
+        if opts.secure_aggregation is not None:
+            run_secure_round(grid, server, sampled, request, names, audit_log)
+            continue
+        content = wire.train_content(server.state.arrays, **request)
         out = [
             Message(
                 content, dst_node_id=n, message_type=wire.TRAIN, group_id=str(server.next_round)

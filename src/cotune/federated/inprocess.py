@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from cotune.errors import ConfigError
 from cotune.federated.aggregate import Update
 from cotune.federated.exchange import nbytes
 from cotune.federated.finish import finish_federation
@@ -38,6 +39,15 @@ def run_inprocess(
     `stop_after` ends the run after that many rounds without finishing (a crash, for tests).
     """
     cfg = model.cfg
+    if cfg.federation.secure_aggregation is not None:
+        # SecAgg+ is a protocol of messages between processes that hold their own keys; this
+        # runner has no messages, and faking the protocol here would prove nothing about it
+        raise ConfigError(
+            "secure aggregation runs only over Flower's messages, not in-process",
+            where="federation.secure_aggregation",
+            fix="run it with `cotune federate simulate` (a real SuperLink and SuperNodes on "
+            "loopback) or `cotune federate server/client`, or remove secure_aggregation",
+        )
     server = FederationServer(cfg, run_dir, model.evaluate, model.metric)
     server.start(model.initial, resume=resume)
     mu = cfg.federation.proximal_mu if cfg.federation.strategy == "fedprox" else 0.0

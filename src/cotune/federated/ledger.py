@@ -31,6 +31,12 @@ ENERGY_ASSUMPTION = (
     "energy = CPU seconds x {w} W per busy core / 3600 (a rough laptop/server core figure; "
     "no power meter was read)"
 )
+SECURE_AGGREGATION_NOTE = (
+    "not available: secure aggregation (SecAgg+) showed the server only the weighted mean of "
+    "each round's updates, never one party's, so no coalition can be re-aggregated: no Shapley "
+    "value, no leave-one-out (by design, not zero)"
+)
+SHAPLEY_OFF_NOTE = "not computed: federation.ledger.shapley is off"
 FLOPS_ASSUMPTION = (
     "FLOPs = trained tokens x (4 N + 2 N_trainable), N = non-embedding parameters: forward 2N, "
     "activation gradients 2N, weight gradients 2N_trainable"
@@ -149,8 +155,12 @@ def build_ledger(
     evaluate: Callable[[Arrays], float],
     metric: str,
     opts: LedgerOptions,
+    secure_aggregation: bool = False,
 ) -> dict[str, Any]:
-    """ledger.json's content: per-party costs and contributions, totals and assumptions."""
+    """ledger.json's content: per-party costs and contributions, totals and assumptions.
+
+    Under secure aggregation the costs are all there (each party reports them in the clear);
+    the contributions are not, and `contributions.reason` says why."""
     costs = party_costs(history, opts.watts_per_core)
     parties = sorted(costs)
     ledger: dict[str, Any] = {
@@ -165,10 +175,16 @@ def build_ledger(
         },
     }
     contrib: dict[str, Any] = {}
-    if opts.shapley != "off" and parties:
+    if opts.shapley != "off" and parties and not secure_aggregation:
         game = coalition_game(base, rounds, evaluate, base_value)
         contrib = contributions(parties, game, opts)
         contrib["coalitions_evaluated"] = len(game.cache)
+    reason = None
+    if not contrib:
+        reason = SECURE_AGGREGATION_NOTE if secure_aggregation else SHAPLEY_OFF_NOTE
+        if opts.shapley != "off" and not secure_aggregation:
+            reason = "not computed: no party took part"
+    ledger["contributions"] = {"available": bool(contrib), "reason": reason}
     shapley = contrib.get("shapley", {})
     rewards = reward_split(shapley, opts.reward_pool) if shapley else {}
     gain = (contrib["value_all"] - base_value) if contrib else math.nan

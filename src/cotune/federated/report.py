@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,22 @@ def _fmt(x: Any, digits: int = 4) -> str:
 
 def ledger_markdown(ledger: dict[str, Any], rounds: list[dict[str, Any]] | None = None) -> str:
     t = ledger["totals"]
-    lines = [
-        "# Federation ledger",
-        "",
+    why_not = _contributions_missing(ledger)
+    summary = (
         f"Value: {ledger['metric']}. Base model {_fmt(ledger['base_value'])}, final "
         f"{_fmt(t['final_value'])}, gain {_fmt(t['gain_over_base'])}; Shapley values "
         f"({t['shapley_method']}, {t['coalitions_evaluated']} coalitions evaluated) sum to "
-        f"{_fmt(t['shapley_sum'])}.",
+        f"{_fmt(t['shapley_sum'])}."
+    )
+    if why_not:
+        summary = (
+            f"Value: {ledger['metric']}. Base model {_fmt(ledger['base_value'])}. "
+            f"Contributions (Shapley, leave-one-out, reward): {why_not}."
+        )
+    lines = [
+        "# Federation ledger",
+        "",
+        summary,
         "",
         "| party | examples | rounds joined | rejected | MB sent | MB received | GFLOPs | "
         "CPU s | energy Wh | epsilon | Shapley | share | leave-one-out | reward |",
@@ -67,6 +77,12 @@ def ledger_markdown(ledger: dict[str, Any], rounds: list[dict[str, Any]] | None 
     return "\n".join(lines) + "\n"
 
 
+def _contributions_missing(ledger: dict[str, Any]) -> str | None:
+    """Why the ledger has no contributions (ledger.json's `contributions.reason`), or None."""
+    info = ledger.get("contributions") or {}
+    return None if info.get("available", True) else str(info.get("reason"))
+
+
 def ledger_plot(ledger: dict[str, Any], path: Path) -> None:
     """Shapley value and leave-one-out per party, side by side."""
     rows = [r for r in ledger["parties"] if "shapley" in r]
@@ -80,6 +96,9 @@ def ledger_plot(ledger: dict[str, Any], path: Path) -> None:
         ax.set_xticks(list(xs), [r["party"] for r in rows], rotation=20)
         ax.axhline(0, color="black", linewidth=0.8)
         ax.legend()
+    elif why_not := _contributions_missing(ledger):
+        ax.text(0.5, 0.5, "\n".join(textwrap.wrap(why_not, 60)), ha="center", va="center")
+        ax.set_axis_off()
     ax.set_ylabel(f"contribution to {ledger['metric']}")
     ax.set_title("party contributions to the final model")
     fig.tight_layout()

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from cotune.data.examples import Example, Splits
-from cotune.federated.aggregate import Update, aggregate_round
+from cotune.federated.aggregate import Update, aggregate_round, apply_delta
 from cotune.federated.build import TaskModel, build_task_model
 from cotune.federated.config import FederatedConfig
 from cotune.federated.exchange import Arrays, full_model_bytes, nbytes
+from cotune.federated.messages import PartyReport
 from cotune.federated.state import ServerState, UpdateStore
 from cotune.recipes.finetune import default_metric
 
@@ -103,8 +104,8 @@ class FederationServer:
         bytes_down: int = 0,
         seconds: float = 0.0,
     ) -> dict[str, Any]:
-        """Aggregate one round's replies, evaluate, record and checkpoint; returns the record."""
-        server_round = self.next_round
+        """Check and aggregate one round's updates, evaluate, record and checkpoint; returns
+        the record."""
         agg = aggregate_round(
             self.state.arrays,
             replies,
@@ -113,46 +114,121 @@ class FederationServer:
             reject_norm=self.opts.reject_norm,
         )
         for r in agg.rejected:
-            log.warning("round %d: rejected the update of %s: %s", server_round, r.party, r.reason)
+            log.warning(
+                "round %d: rejected the update of %s: %s", self.next_round, r.party, r.reason
+            )
+        if agg.aggregated and self.opts.keep_updates:
+            self.updates.save(self.next_round, agg.accepted)
+        return self._close_round(
+            agg.arrays if agg.aggregated else None,
+            replies,
+            accepted=[u.party for u in agg.accepted],
+            sampled=sampled,
+            failures=failures,
+            bytes_up=dict(bytes_up or {u.party: nbytes(u.delta) for u in replies}),
+            bytes_down=bytes_down,
+            seconds=seconds,
+            rejected=[{"party": r.party, "reason": r.reason} for r in agg.rejected],
+            checks={
+                "update_norms": agg.norms,
+                "clip_scales": agg.clip_scales,
+                "secure_aggregation": False,
+            },
+        )
+
+    def finish_secure_round(
+        self,
+        mean_delta: Arrays | None,
+        replies: Sequence[PartyReport],
+        *,
+        contributed: Sequence[str],
+        sampled: Sequence[str],
+        failures: Sequence[tuple[str, str]] = (),
+        bytes_up: dict[str, int],
+        bytes_down: int,
+        seconds: float = 0.0,
+        protocol: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Apply one secure round's unmasked mean (None: the protocol did not complete),
+        evaluate, record and checkpoint. The server never saw one party's update, so nothing
+        was checked, clipped or stored per party: the record says so instead of inventing
+        norms."""
+        arrays = None
+        if mean_delta is not None and len(contributed) >= self.opts.min_clients:
+            arrays = apply_delta(self.state.arrays, mean_delta)
+        return self._close_round(
+            arrays,
+            replies,
+            accepted=list(contributed),
+            sampled=sampled,
+            failures=failures,
+            bytes_up=bytes_up,
+            bytes_down=bytes_down,
+            seconds=seconds,
+            rejected=[],
+            checks={
+                "update_norms": {},
+                "clip_scales": {},
+                "secure_aggregation": True,
+                "secagg": protocol,
+            },
+        )
+
+    def _close_round(
+        self,
+        arrays: Arrays | None,
+        replies: Sequence[Update | PartyReport],
+        *,
+        accepted: list[str],
+        sampled: Sequence[str],
+        failures: Sequence[tuple[str, str]],
+        bytes_up: dict[str, int],
+        bytes_down: int,
+        seconds: float,
+        rejected: list[dict[str, str]],
+        checks: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The end of every round: the new global weights (None: the model stays), dev
+        metrics, the round's record (`checks`: what the server could check of each update),
+        the checkpoint."""
+        server_round = self.next_round
         for party, reason in failures:
             log.warning("round %d: no update from %s: %s", server_round, party, reason)
-        if not agg.aggregated:
+        if arrays is None:
             log.warning(
                 "round %d: %d accepted update(s) < min_clients %d; the global model stays",
                 server_round,
-                len(agg.accepted),
+                len(accepted),
                 self.opts.min_clients,
             )
-        if agg.aggregated and self.opts.keep_updates:
-            self.updates.save(server_round, agg.accepted)
         previous = self.state.history[-1]["dev"] if self.state.history else self.state.base_dev
-        dev = self.evaluate(agg.arrays) if agg.aggregated else dict(previous)
+        dev = self.evaluate(arrays) if arrays is not None else dict(previous)
         record: dict[str, Any] = {
             "round": server_round,
             "sampled": list(sampled),
             "replied": [u.party for u in replies],
-            "accepted": [u.party for u in agg.accepted],
-            "rejected": [{"party": r.party, "reason": r.reason} for r in agg.rejected],
+            "accepted": accepted,
+            "rejected": rejected,
             "failed": [{"party": p, "reason": why} for p, why in failures],
-            "aggregated": agg.aggregated,
+            "aggregated": arrays is not None,
             "dev": dev,
             f"dev_{self.metric}": dev.get(self.metric),
             "n_examples": {u.party: u.n_examples for u in replies},
             "party_metrics": {u.party: u.metrics for u in replies},
-            "update_norms": agg.norms,
-            "clip_scales": agg.clip_scales,
+            **checks,
             "bytes_down_per_party": bytes_down,
-            "bytes_up": dict(bytes_up or {u.party: nbytes(u.delta) for u in replies}),
+            "bytes_up": bytes_up,
             "seconds": seconds,
         }
         self.state.round = server_round
-        self.state.arrays = agg.arrays
+        if arrays is not None:
+            self.state.arrays = arrays
         self.state.history.append(record)
         self.state.save(self.state_dir)
         log.info(
             "round %d: %d/%d accepted, dev %s %.4f",
             server_round,
-            len(agg.accepted),
+            len(accepted),
             len(sampled),
             self.metric,
             dev.get(self.metric, float("nan")),
