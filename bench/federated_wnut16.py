@@ -9,6 +9,12 @@ Dirichlet-skewed by main entity type. For each partition:
 * ``alone``      each party training by itself with the same schedule (a one-party federation
                  in process: same rounds, same local steps, same last-round model);
 
+with `--jobs ...,secure` (opt-in, ~25-30 min a partition):
+
+* ``secure``     the same federation under Flower's SecAgg+
+                 (configs/federated-wnut16-lora-secagg.yaml: the server sees only each round's
+                 weighted mean): its cost in bytes and time, its F1 beside the plain one's;
+
 and once:
 
 * ``centralised`` the ordinary fine-tune recipe on the whole train split (LoRA, same lr, epochs =
@@ -37,6 +43,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "federated-wnut16-lora.yaml"
+SECURE_CONFIG = ROOT / "configs" / "federated-wnut16-lora-secagg.yaml"
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -50,7 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=None, help="examples per split (smoke runs)")
     p.add_argument("--backbone", default=None, help="default: the config's (minilm-l6)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    p.add_argument("--jobs", default="centralised,alone,federated")
+    p.add_argument(
+        "--jobs", default="centralised,alone,federated", help="and secure (SecAgg+, opt-in)"
+    )
     p.add_argument("--insecure", action="store_true", help="no TLS on loopback")
     p.add_argument("--out", type=Path, default=RESULTS / "federated_wnut16.json")
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-federated-wnut16")
@@ -58,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def base_config(args: argparse.Namespace, scheme: str) -> Any:
+def base_config(args: argparse.Namespace, scheme: str, config: Path = CONFIG) -> Any:
     from cotune.federated.config import load_federated_config
 
     overrides: dict[str, Any] = {
@@ -77,7 +86,7 @@ def base_config(args: argparse.Namespace, scheme: str) -> Any:
         overrides["data.limit"] = args.limit
     if args.backbone is not None:
         overrides["model.backbone"] = args.backbone
-    return load_federated_config(CONFIG, overrides)
+    return load_federated_config(config, overrides)
 
 
 def centralised(args: argparse.Namespace) -> dict[str, Any]:
@@ -150,18 +159,18 @@ def alone(args: argparse.Namespace, scheme: str, party: dict[str, Any]) -> dict[
     }
 
 
-def federated(args: argparse.Namespace, scheme: str) -> dict[str, Any]:
+def federated(args: argparse.Namespace, scheme: str, secure: bool = False) -> dict[str, Any]:
     from cotune.federated.deploy import simulate
     from cotune.federated.state import ServerState
 
-    cfg = base_config(args, scheme)
+    cfg = base_config(args, scheme, SECURE_CONFIG if secure else CONFIG)
     run_dir = cfg.output_dir / cfg.run_name()
     resume = ServerState.exists(run_dir / "server") and not args.force
     t0 = time.perf_counter()
     result = simulate(cfg, insecure=args.insecure, resume=resume, overwrite=not resume)
     ledger = json.loads(Path(result["ledger"]).read_text())
     return {
-        "job": f"federated-{scheme}",
+        "job": f"{'secure' if secure else 'federated'}-{scheme}",
         "scheme": scheme,
         "test_f1": result["test"]["f1"],
         "dev_f1": result["dev"]["f1"],
@@ -289,6 +298,8 @@ def main(argv: list[str] | None = None) -> None:
                 run(f"alone-{scheme}-{party['name']}", alone, args, scheme, party)
         if "federated" in wanted:
             run(f"federated-{scheme}", federated, args, scheme)
+        if "secure" in wanted:
+            run(f"secure-{scheme}", federated, args, scheme, True)
     save(args.out, results)
     print("\n".join(verdict(jobs)))
 
