@@ -153,6 +153,39 @@ def test_noise_is_sigma_c_over_the_expected_batch_on_an_empty_step(tiny_backbone
     engine.on_train_end(state, model)
 
 
+def test_each_logged_step_reports_the_signal_to_noise_ratio(tiny_backbone: Path) -> None:
+    """dp_snr = |clipped sum| / |noise|: 0 for a step with no example; for a known clipped sum
+    of 2 rows of g each, 2 g sqrt(d) / (sigma C sqrt(d)) = 2 g / (sigma C)."""
+    model, _, _ = task_model(tiny_backbone, "cls", "full")
+    plan = DPPlan(
+        noise_multiplier=2.0,
+        max_grad_norm=0.5,
+        expected_batch=4,
+        micro_batch=4,
+        sample_rate=0.25,
+        delta=1e-3,
+        accountant="rdp",
+        planned_steps=10,
+        seed=0,
+    )
+    engine = DPSGD(model, plan)
+    state = TrainState()
+    torch.manual_seed(0)
+    engine.on_after_backward(state, model)  # no example: noise only
+    state.history.append({"type": "train", "step": 1})
+    engine.on_step_end(state, model)
+    assert state.history[-1]["dp_snr"] == 0.0
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 0.3 / 2)  # the loop's mean over the step's 2 rows
+    engine._step_rows = 2
+    engine.on_after_backward(state, model)
+    state.history.append({"type": "train", "step": 2})
+    engine.on_step_end(state, model)
+    assert abs(state.history[-1]["dp_snr"] - 0.3 / (2.0 * 0.5)) < 0.01
+    assert engine.summary()["mean_snr"] == pytest.approx(0.15, abs=0.01)
+    engine.on_train_end(state, model)
+
+
 def test_poisson_sampling() -> None:
     lengths = [5 + i % 7 for i in range(400)]
     a = poisson_steps(lengths, 0, expected_batch=40, micro_batch=16, seed=3)

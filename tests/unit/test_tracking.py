@@ -181,6 +181,12 @@ def test_history_metrics_carry_dp_epsilon() -> None:
     from cotune.tracking.callback import history_metrics
 
     train = {"type": "train", "step": 10, "loss": 0.5, "epsilon": 1.25, "dp_clipped_frac": 0.5}
-    assert history_metrics(train) == {"train_loss": 0.5, "epsilon": 1.25, "dp_clipped_frac": 0.5}
+    train["dp_snr"] = 0.25
+    assert history_metrics(train) == {
+        "train_loss": 0.5,
+        "epsilon": 1.25,
+        "dp_clipped_frac": 0.5,
+        "dp_snr": 0.25,
+    }
     ev = {"type": "eval", "step": 10, "dev": {"accuracy": 0.75}, "epsilon": 2.0}
     assert history_metrics(ev) == {"dev_accuracy": 0.75, "epsilon": 2.0}

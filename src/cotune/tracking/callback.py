@@ -24,8 +24,9 @@ def history_metrics(entry: dict[str, Any]) -> dict[str, float]:
 
 
 def _dp(entry: dict[str, Any]) -> dict[str, float]:
-    """What DP-SGD writes on history entries: the epsilon spent so far, the clipped share."""
-    return {k: float(entry[k]) for k in ("epsilon", "dp_clipped_frac") if k in entry}
+    """What DP-SGD writes on history entries: the epsilon spent so far, the clipped share, the
+    signal-to-noise ratio."""
+    return {k: float(entry[k]) for k in ("epsilon", "dp_clipped_frac", "dp_snr") if k in entry}
 
 
 class TrackingCallback:

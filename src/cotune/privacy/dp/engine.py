@@ -10,6 +10,9 @@ What `fit` gets from here, and why each piece:
   the clipped sum and the result divided by the *expected* batch size (a data-dependent
   divisor would leak the batch size); the step is accounted, and when the next step would
   exceed the epsilon budget the loop is asked to stop (it evaluates the last weights first).
+  Each logged step also gets `dp_snr`, the norm of the clipped sum over the norm of the noise
+  added to it: below ~1 the step is mostly noise, and a run whose SNR stays far below 1 learns
+  nothing whatever its learning rate (the usual cause: too few rows for the epsilon).
 
 The accountant's history goes into `TrainState.plugins["dp"]`, which checkpoints carry, so a
 resumed run continues the accounting where it stopped. Noise comes from torch's global
@@ -65,6 +68,8 @@ class DPSGD:
         self._step_rows = 0  # rows of the step being accumulated (the loop divided by them)
         self._window = [0, 0]  # rows clipped, rows seen since the last train log entry
         self._total = [0, 0]
+        self._snr: list[float] = []  # signal / noise norm of each step since the last entry
+        self._snr_total = [0.0, 0]  # sum of step SNRs, steps
         self._epsilons: dict[int, float] = {}
 
     # -- what `fit` takes -------------------------------------------------------------------
@@ -97,10 +102,17 @@ class DPSGD:
         self._restore(state)
         std = self.plan.noise_multiplier * self.plan.max_grad_norm
         undo = max(self._step_rows, 1)  # the loop divided the loss by the step's rows
+        signal_sq = noise_sq = 0.0
         for p in self.clipper.params:
             summed = p.grad * undo if p.grad is not None else torch.zeros_like(p)
             noise = torch.normal(0.0, std, size=p.shape, device=p.device, dtype=p.dtype)
+            signal_sq += float(summed.float().pow(2).sum())
+            noise_sq += float(noise.float().pow(2).sum())
             p.grad = (summed + noise) / self.plan.expected_batch
+        if noise_sq > 0:
+            snr = (signal_sq / noise_sq) ** 0.5
+            self._snr.append(snr)
+            self._snr_total = [self._snr_total[0] + snr, int(self._snr_total[1]) + 1]
         self._step_rows = 0
         self.accountant.step()
         state.plugins[PLUGIN_KEY] = {**self.accountant.state(), "clipped": list(self._total)}
@@ -118,6 +130,9 @@ class DPSGD:
             if entry.get("type") == "train" and self._window[1]:
                 entry["dp_clipped_frac"] = self._window[0] / self._window[1]
                 self._window = [0, 0]
+            if entry.get("type") == "train" and self._snr:
+                entry["dp_snr"] = sum(self._snr) / len(self._snr)
+                self._snr = []
 
     def on_train_end(self, state: Any, model: nn.Module) -> None:
         self.clipper.close()
@@ -157,6 +172,10 @@ class DPSGD:
             "planned_steps": p.planned_steps,
             "budget_exhausted": self.budget_exhausted,
             "clipped_fraction": round(self._total[0] / max(self._total[1], 1), 4),
+            # this process's steps (a resumed run restarts the mean); None without noise
+            "mean_snr": round(self._snr_total[0] / self._snr_total[1], 4)
+            if self._snr_total[1]
+            else None,
             "privacy_unit": "one training row (sentence or text)",
         }
 
