@@ -127,21 +127,24 @@ def test_per_example_gradients_match_a_batch_of_one_loop(
     assert not any(hasattr(p, "_norm_sample") for p in model.parameters())  # hooks gone
 
 
+# sigma 2, C 0.5, expected batch 4: noise of std 2 x 0.5 / 4 on each weight
+SMALL_PLAN = DPPlan(
+    noise_multiplier=2.0,
+    max_grad_norm=0.5,
+    expected_batch=4,
+    micro_batch=4,
+    sample_rate=0.25,
+    delta=1e-3,
+    accountant="rdp",
+    planned_steps=10,
+    seed=0,
+)
+
+
 def test_noise_is_sigma_c_over_the_expected_batch_on_an_empty_step(tiny_backbone: Path) -> None:
     """A Poisson step with no example still moves the weights: by noise alone, std sigma*C/E."""
     model, _, _ = task_model(tiny_backbone, "cls", "full")
-    plan = DPPlan(
-        noise_multiplier=2.0,
-        max_grad_norm=0.5,
-        expected_batch=4,
-        micro_batch=4,
-        sample_rate=0.25,
-        delta=1e-3,
-        accountant="rdp",
-        planned_steps=10,
-        seed=0,
-    )
-    engine = DPSGD(model, plan)
+    engine = DPSGD(model, SMALL_PLAN)
     state = TrainState()
     torch.manual_seed(0)
     engine.on_after_backward(state, model)
@@ -157,18 +160,7 @@ def test_each_logged_step_reports_the_signal_to_noise_ratio(tiny_backbone: Path)
     """dp_snr = |clipped sum| / |noise|: 0 for a step with no example; for a known clipped sum
     of 2 rows of g each, 2 g sqrt(d) / (sigma C sqrt(d)) = 2 g / (sigma C)."""
     model, _, _ = task_model(tiny_backbone, "cls", "full")
-    plan = DPPlan(
-        noise_multiplier=2.0,
-        max_grad_norm=0.5,
-        expected_batch=4,
-        micro_batch=4,
-        sample_rate=0.25,
-        delta=1e-3,
-        accountant="rdp",
-        planned_steps=10,
-        seed=0,
-    )
-    engine = DPSGD(model, plan)
+    engine = DPSGD(model, SMALL_PLAN)
     state = TrainState()
     torch.manual_seed(0)
     engine.on_after_backward(state, model)  # no example: noise only
