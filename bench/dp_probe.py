@@ -25,30 +25,24 @@ import dp_rt_polarity as bench
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
+        epilog="Any other option is the bench's (--epochs, --expected-batch, --clip, --work...).",
+    )
     p.add_argument("row", help=f"the bench row to start from, one of {bench.ALL_ROWS}")
     p.add_argument("--lr", type=float, default=None, help="default: the bench row's")
-    p.add_argument("--epochs", type=float, default=2.0)
     p.add_argument("--noise-multiplier", type=float, default=None, help="fix sigma")
     p.add_argument("--no-epsilon", action="store_true", help="no budget (with fixed sigma)")
     p.add_argument("--lora", default=None, help="LoRA options as JSON (r, alpha, targets...)")
     p.add_argument("--out", type=Path, default=bench.RESULTS / "dp_probes.jsonl")
-    p.add_argument(
-        "--work",
-        type=Path,
-        default=Path(os.environ.get("COTUNE_BENCH_RUNS", "/tmp/cotune-bench-runs")) / "dp-probe",
-    )
-    a = p.parse_args()
+    a, rest = p.parse_known_args()
+    args = bench.parser().parse_args(rest)  # the bench's own settings and defaults
     os.environ.setdefault("COTUNE_TRACKING", "none")
     from cotune.config.schema import RunConfig
     from cotune.recipes.finetune import finetune
 
-    args = argparse.Namespace(
-        epochs=a.epochs, train_limit=None, expected_batch=256, micro_batch=32, clip=1.0,
-        lr_full=5e-5, lr_lora=1e-3, dp_lr_factor=10.0, seed=42, backbone="minilm-l6",
-        threads=None, work=a.work,
-    )  # fmt: skip
-    files = bench.split_files(a.work, None)
+    files = bench.split_files(args.work, args.train_limit)
     raw: dict[str, Any] = bench.row_config(a.row, files, args).model_dump(mode="json")
     if a.lr is not None:
         raw["train"]["lr"] = a.lr
@@ -69,7 +63,7 @@ def main() -> None:
         "argv": sys.argv[1:],
         "method": raw["method"],
         "lr": cfg.train.lr,
-        "epochs": a.epochs,
+        "epochs": args.epochs,
         "test_accuracy": m["test"]["accuracy"],
         "dev_accuracy": m["dev"]["accuracy"],
         "privacy": m["training"].get("privacy"),

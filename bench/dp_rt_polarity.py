@@ -205,7 +205,8 @@ def plot(res: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
+    """The bench's settings (bench/dp_probe.py starts from the same defaults)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of {ALL_ROWS}")
     p.add_argument("--epochs", type=float, default=2.0)
@@ -227,6 +228,11 @@ def main(argv: list[str] | None = None) -> None:
         type=Path,
         default=Path(os.environ.get("COTUNE_BENCH_RUNS", "/tmp/cotune-bench-runs")) / "dp",
     )
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = parser()
     args = p.parse_args(argv)
     wanted = [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = sorted(set(wanted) - set(ALL_ROWS))

@@ -69,7 +69,7 @@ class DPSGD:
         self._window = [0, 0]  # rows clipped, rows seen since the last train log entry
         self._total = [0, 0]
         self._snr: list[float] = []  # signal / noise norm of each step since the last entry
-        self._snr_total = [0.0, 0]  # sum of step SNRs, steps
+        self._snr_sum, self._snr_steps = 0.0, 0  # over all of this process's steps
         self._epsilons: dict[int, float] = {}
 
     # -- what `fit` takes -------------------------------------------------------------------
@@ -112,7 +112,8 @@ class DPSGD:
         if noise_sq > 0:
             snr = (signal_sq / noise_sq) ** 0.5
             self._snr.append(snr)
-            self._snr_total = [self._snr_total[0] + snr, int(self._snr_total[1]) + 1]
+            self._snr_sum += snr
+            self._snr_steps += 1
         self._step_rows = 0
         self.accountant.step()
         state.plugins[PLUGIN_KEY] = {**self.accountant.state(), "clipped": list(self._total)}
@@ -173,9 +174,7 @@ class DPSGD:
             "budget_exhausted": self.budget_exhausted,
             "clipped_fraction": round(self._total[0] / max(self._total[1], 1), 4),
             # this process's steps (a resumed run restarts the mean); None without noise
-            "mean_snr": round(self._snr_total[0] / self._snr_total[1], 4)
-            if self._snr_total[1]
-            else None,
+            "mean_snr": round(self._snr_sum / self._snr_steps, 4) if self._snr_steps else None,
             "privacy_unit": "one training row (sentence or text)",
         }
 
