@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import re
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -31,9 +32,13 @@ _INPUT_ORDER = ("input_ids", "attention_mask", "token_type_ids")
 _MIN_OPSET = 14  # scaled_dot_product_attention exports from opset 14 on
 _PROBE_TEXTS = ["cotune export probe", "a somewhat longer second sentence to probe the exporter"]
 
-# Defaults picked by measuring on this AVX2 CPU (no VNNI); see quantize_int8's docstring.
+# Defaults picked by measuring on the AVX2 CPU and on an AVX-512 VNNI Xeon; see quantize_int8.
 DEFAULT_PER_CHANNEL = True
 DEFAULT_REDUCE_RANGE = False
+DEFAULT_FP32_LAYERS: tuple[int, ...] = (0,)
+# encoder layer index in a node name: "/model/bert/encoder/layer.0/..." (TorchScript exporter),
+# "..._layer_0_..." (dynamo)
+_LAYER_INDEX = re.compile(r"(?:^|[/._])layer[._](\d+)(?:[/._]|$)")
 
 
 @contextmanager
@@ -192,6 +197,8 @@ def quantize_int8(
     per_channel: bool = DEFAULT_PER_CHANNEL,
     reduce_range: bool = DEFAULT_REDUCE_RANGE,
     quantize_embeddings: bool = False,
+    fp32_layers: tuple[int, ...] = DEFAULT_FP32_LAYERS,
+    fp32_nodes: list[str] | None = None,
 ) -> Path:
     """Int8 dynamic quantization: MatMul weights to QInt8, activations quantized at run time.
 
@@ -212,8 +219,17 @@ def quantize_int8(
     onnxruntime's `quant_pre_process` changed none of these numbers, so it is skipped. Embedding
     tables (Gather) stay fp32 unless `quantize_embeddings`: that shrinks minilm-l6 from 59 MB to
     23 MB (fp32: 90 MB) at about the same agreement. Gemm (the pooler) is never quantized by
-    onnxruntime's dynamic mode. Speed: int8 was not reliably faster than fp32 on this shared
-    CPU (within ~15%), so treat int8 as a size win until a bench on an idle machine says more.
+    onnxruntime's dynamic mode.
+
+    `fp32_layers` keeps the Linear layers of those encoder layers in fp32 (default: the first);
+    `fp32_nodes`, if given, names the MatMul nodes to keep instead (bench/int8_variants.py).
+    Measured on an AVX-512 VNNI Xeon with two MiniLM-L6 artifacts (WNUT-16 NER, rt-polarity),
+    dev drop in points / speed vs PyTorch fp32 at batch 32, one thread (bench/results/
+    int8_variants_vnni.json): everything int8 2.10 / 1.91x and 1.50 / 2.15x; first layer fp32
+    -0.09 / 2.47x and -0.50 / 1.94x; the FFN output layers fp32 (the usual suspect) -0.70 /
+    1.39x and 0.50 / 1.40x; last layer fp32 2.10 / 2.32x and 1.50 / 1.83x. The error comes in
+    at the first layer and the rest of the network carries it; keeping 6 of 37 MatMuls in fp32
+    costs little speed. On this AVX2 CPU int8 is no faster than fp32 either way (no VNNI).
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -221,6 +237,14 @@ def quantize_int8(
     # Stale value_info from the dynamo exporter can contradict the quantizer's own shape
     # inference ("Inferred shape and existing shape differ"); it is re-inferred anyway.
     del proto.graph.value_info[:]
+    keep = fp32_layer_matmuls(proto, fp32_layers) if fp32_nodes is None else fp32_nodes
+    if fp32_nodes is None and fp32_layers and not keep:
+        warnings.warn(
+            f"{onnx_path}: no encoder layer index in the MatMul node names (a dynamo export?), "
+            f"so layers {list(fp32_layers)} are quantized too; the export's quality gate still "
+            "applies",
+            stacklevel=2,
+        )
     out_path = Path(out_path)
     root = logging.getLogger()
     root.addFilter(_skip_preprocess_advice)
@@ -233,10 +257,22 @@ def quantize_int8(
                 per_channel=per_channel,
                 reduce_range=reduce_range,
                 weight_type=QuantType.QInt8,
+                nodes_to_exclude=keep,
             )
     finally:
         root.removeFilter(_skip_preprocess_advice)
     return out_path
+
+
+def fp32_layer_matmuls(proto: onnx.ModelProto, layers: tuple[int, ...]) -> list[str]:
+    """Names of the MatMul nodes that belong to encoder layers `layers` (by node name)."""
+    wanted = set(layers)
+    names = []
+    for node in proto.graph.node:
+        found = _LAYER_INDEX.search(node.name) if node.op_type == "MatMul" else None
+        if found and int(found.group(1)) in wanted:
+            names.append(node.name)
+    return names
 
 
 def _skip_preprocess_advice(record: logging.LogRecord) -> bool:
