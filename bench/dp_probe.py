@@ -6,8 +6,10 @@ overrides given. Prints one JSON line (also appended to --out) with test/dev acc
 privacy summary and, per logged step, the signal-to-noise ratio of the noisy gradient.
 
     python bench/dp_probe.py lora-eps8 --lr 1e-3                            # lr alone
-    python bench/dp_probe.py lora-eps8 --lr 5e-3 --lora '{"r": 2, "alpha": 4,
+    python bench/dp_probe.py lora-eps8 --lr 5e-3 --method '{"r": 2, "alpha": 4,
         "target_modules": ["query", "value"]}'                                # fewer weights
+    python bench/dp_probe.py full-eps8 --lr 1e-2 --method '{"name": "freeze",
+        "all_but_head": true}'                                                # DP linear probe
     python bench/dp_probe.py lora-eps8 --noise-multiplier 1e-6 --no-epsilon  # clipping only
 """
 
@@ -34,7 +36,9 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=None, help="default: the bench row's")
     p.add_argument("--noise-multiplier", type=float, default=None, help="fix sigma")
     p.add_argument("--no-epsilon", action="store_true", help="no budget (with fixed sigma)")
-    p.add_argument("--lora", default=None, help="LoRA options as JSON (r, alpha, targets...)")
+    p.add_argument(
+        "--method", default=None, help="method options as JSON, merged into the row's ('name' too)"
+    )
     p.add_argument("--out", type=Path, default=bench.RESULTS / "dp_probes.jsonl")
     a, rest = p.parse_known_args()
     args = bench.parser().parse_args(rest)  # the bench's own settings and defaults
@@ -51,8 +55,8 @@ def main() -> None:
         dp["noise_multiplier"] = a.noise_multiplier
     if a.no_epsilon:
         dp["epsilon"] = None
-    if a.lora:
-        raw["method"].update(json.loads(a.lora))
+    if a.method:
+        raw["method"].update(json.loads(a.method))
     raw["name"] = "probe"
     cfg = RunConfig.model_validate(raw)
     t0 = time.perf_counter()
