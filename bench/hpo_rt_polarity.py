@@ -37,25 +37,28 @@ SPACE: dict[str, dict[str, Any]] = {
 }
 
 
-def _overrides(work: Path, limit: int | None, threads: int | None) -> dict[str, Any]:
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    work = args.work
     out: dict[str, Any] = {
         "output_dir": str(work),
         "tracking.backend": "mlflow",
         "tracking.uri": str(work / "mlruns.db"),
         "tracking.experiment": "bench-hpo-rt-polarity",
     }
-    if limit:
-        out["data.limit"] = limit
-    if threads:
-        out["train.threads"] = threads
+    if args.limit:
+        out["data.limit"] = args.limit
+    if args.threads:
+        out["train.threads"] = args.threads
+    if args.backbone:
+        out["model.backbone"] = args.backbone
     return out
 
 
-def run_default(work: Path, limit: int | None, threads: int | None) -> dict[str, Any]:
+def run_default(args: argparse.Namespace) -> dict[str, Any]:
     from cotune.config import load_config
     from cotune.recipes.finetune import finetune
 
-    cfg = load_config(CONFIG, {**_overrides(work, limit, threads), "name": "default"})
+    cfg = load_config(CONFIG, {**_overrides(args), "name": "default"})
     t0 = time.perf_counter()
     out = finetune(cfg, overwrite=True, progress=False)
     wall = time.perf_counter() - t0
@@ -72,15 +75,15 @@ def run_default(work: Path, limit: int | None, threads: int | None) -> dict[str,
     }
 
 
-def run_study(work: Path, trials: int, limit: int | None, threads: int | None) -> dict[str, Any]:
+def run_study(args: argparse.Namespace) -> dict[str, Any]:
     from cotune.config import load_config
     from cotune.hpo import tune
 
     overrides = {
-        **_overrides(work, limit, threads),
+        **_overrides(args),
         "name": "rt-polarity-hpo",
         "tune": {
-            "trials": trials,
+            "trials": args.trials,
             "params": SPACE,
             "seed": 0,
             "pruner_startup_trials": 3,
@@ -154,6 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--trials", type=int, default=12)
     p.add_argument("--limit", type=int, default=None, help="data.limit (smoke runs)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    p.add_argument("--backbone", default=None, help="default: the config's (minilm-l6)")
     p.add_argument(
         "--work",
         type=Path,
@@ -175,9 +179,9 @@ def main(argv: list[str] | None = None) -> None:
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
     t0 = time.perf_counter()
-    default = run_default(args.work, args.limit, args.threads)
+    default = run_default(args)
     print(f"default config: dev accuracy {default['dev_accuracy']:.4f} in {default['wall_s']} s")
-    study = run_study(args.work, args.trials, args.limit, args.threads)
+    study = run_study(args)
     res = {
         "default": default,
         "study": study,
