@@ -101,13 +101,14 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
 def _markdown(res: dict[str, Any]) -> str:
     d, s = res["default"], res["study"]
     states = [t["state"] for t in s["trials"]]
+    gpu = f", GPU {res['system']['cuda']}" if res["system"].get("cuda") else ""
     lines = [
         "# HPO on rt-polarity (MiniLM-L6)",
         "",
         f"{len(states)} trials ({states.count('COMPLETE')} complete, {states.count('PRUNED')} "
         f"pruned), TPE seed 0, median pruning on dev accuracy per epoch; "
         f"data.limit={res['limit']}; {res['system']['cpu_usable']} CPU cores "
-        f"({res['system']['cpu']}), torch {res['system']['torch']}.",
+        f"({res['system']['cpu']}){gpu}, torch {res['system']['torch']}.",
         "",
         "| | dev accuracy | test accuracy | wall time |",
         "|---|---|---|---|",
