@@ -13,6 +13,8 @@ HELP = """Export an artifact to ONNX (optionally int8), behind a parity check an
 Each graph is evaluated on the artifact's dev split; if it scores more than --max-drop points
 (F1 / accuracy) below the PyTorch model, nothing is written and the command fails. --force
 writes it anyway and records the drop in the model card. Graphs go to ARTIFACT/onnx/.
+int8 is dynamic quantization with per-channel weights; the first encoder layer stays fp32 (it
+carries most of the quantization loss: docs/benchmarks.md, section 7b).
 
 \b
   cotune export runs/wnut16-full --format onnx
