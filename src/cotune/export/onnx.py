@@ -36,9 +36,9 @@ _PROBE_TEXTS = ["cotune export probe", "a somewhat longer second sentence to pro
 DEFAULT_PER_CHANNEL = True
 DEFAULT_REDUCE_RANGE = False
 DEFAULT_FP32_LAYERS: tuple[int, ...] = (0,)
-# encoder layer index in a node name: "/model/bert/encoder/layer.0/..." (TorchScript exporter),
-# "..._layer_0_..." (dynamo)
-_LAYER_INDEX = re.compile(r"(?:^|[/._])layer[._](\d+)(?:[/._]|$)")
+# encoder layer index in a node name, "/model/bert/encoder/layer.0/attention/..." (the TorchScript
+# exporter names nodes by module path; the dynamo exporter's "node_MatMul_12" carries none)
+_LAYER_INDEX = re.compile(r"/layer\.(\d+)/")
 
 
 @contextmanager
