@@ -72,9 +72,8 @@ def row_config(name: str, files: dict[str, Any], args: argparse.Namespace) -> An
     epsilon = {**EPSILONS, **MORE_EPSILONS}[eps_key]
     dp = epsilon is not None
     lr = (args.lr_lora if method == "lora" else args.lr_full) * (args.dp_lr_factor if dp else 1)
-    dp_epochs = args.epochs if args.dp_epochs is None else args.dp_epochs
     train: dict[str, Any] = {
-        "epochs": dp_epochs if dp else args.epochs,
+        "epochs": dp_epochs_of(args) if dp else args.epochs,
         "lr": lr,
         "seed": args.seed,
         "warmup_ratio": 0.1,
@@ -129,11 +128,19 @@ def run_row(name: str, files: dict[str, Any], args: argparse.Namespace) -> dict[
     }
 
 
+def dp_epochs_of(args: argparse.Namespace) -> float:
+    return float(args.epochs if args.dp_epochs is None else args.dp_epochs)
+
+
 def settings_of(args: argparse.Namespace, files: dict[str, Any]) -> dict[str, Any]:
     """What makes two rows comparable: a row recorded under other settings is run again."""
-    keys = ("epochs", "dp_epochs", "train_limit", "expected_batch", "micro_batch", "clip", "seed")
+    keys = ("epochs", "train_limit", "expected_batch", "micro_batch", "clip", "seed")
     keys += ("lr_full", "lr_lora", "dp_lr_factor", "backbone")
-    return {**{k: getattr(args, k) for k in keys}, "sizes": files["sizes"]}
+    return {
+        **{k: getattr(args, k) for k in keys},
+        "dp_epochs": dp_epochs_of(args),
+        "sizes": files["sizes"],
+    }
 
 
 def markdown(res: dict[str, Any]) -> str:
@@ -143,7 +150,7 @@ def markdown(res: dict[str, Any]) -> str:
         "# DP fine-tuning on rt-polarity (MiniLM-L6)",
         "",
         f"Split sizes {s['sizes']}; {s['epochs']} epochs; DP rows: "
-        f"{s['epochs'] if s.get('dp_epochs') is None else s['dp_epochs']} epochs, expected batch "
+        f"{s.get('dp_epochs', s['epochs'])} epochs, expected batch "
         f"{s['expected_batch']} (Poisson), clip {s['clip']}, RDP accountant, delta = 1/(10 n).",
         "",
         "| method | epsilon (target) | epsilon spent | test acc. | vs no DP | dev acc. | sigma "

@@ -25,7 +25,7 @@ import torch
 
 from cotune.artifact import load_artifact
 from cotune.export.gate import dev_examples
-from cotune.export.onnx import fp32_layer_matmuls, quantize_int8
+from cotune.export.onnx import encoder_layer_of, fp32_layer_matmuls, quantize_int8
 from cotune.export.runtime import load_onnx_predictor, onnx_file
 from cotune.uses.export import export_artifact
 
@@ -38,9 +38,9 @@ RESULTS = Path(__file__).parent / "results"
 def variants(fp32: Path) -> dict[str, list[str]]:
     """Variant name -> MatMul nodes kept in fp32."""
     proto = onnx.load(str(fp32))
-    layers = [i for i in range(64) if fp32_layer_matmuls(proto, (i,))]
-    first, last = fp32_layer_matmuls(proto, (layers[0],)), fp32_layer_matmuls(proto, (layers[-1],))
     matmuls = [n.name for n in proto.graph.node if n.op_type == "MatMul"]
+    layers = sorted({i for i in map(encoder_layer_of, matmuls) if i is not None})
+    first, last = fp32_layer_matmuls(proto, (layers[0],)), fp32_layer_matmuls(proto, (layers[-1],))
     ffn_out = [n for n in matmuls if "/output/dense/" in n and "attention" not in n]
     head = [n for n in matmuls if "classifier" in n]
     return {

@@ -264,15 +264,19 @@ def quantize_int8(
     return out_path
 
 
+def encoder_layer_of(node_name: str) -> int | None:
+    """The encoder layer a node belongs to, from its name; None if the name does not say."""
+    found = _LAYER_INDEX.search(node_name)
+    return int(found.group(1)) if found else None
+
+
 def fp32_layer_matmuls(proto: onnx.ModelProto, layers: tuple[int, ...]) -> list[str]:
     """Names of the MatMul nodes that belong to encoder layers `layers` (by node name)."""
-    wanted = set(layers)
-    names = []
-    for node in proto.graph.node:
-        found = _LAYER_INDEX.search(node.name) if node.op_type == "MatMul" else None
-        if found and int(found.group(1)) in wanted:
-            names.append(node.name)
-    return names
+    return [
+        n.name
+        for n in proto.graph.node
+        if n.op_type == "MatMul" and encoder_layer_of(n.name) in set(layers)
+    ]
 
 
 def _skip_preprocess_advice(record: logging.LogRecord) -> bool:
