@@ -202,13 +202,16 @@ def test_three_parties_over_a_real_superlink_with_a_drop_out(
     print(f"loopback federation: {elapsed:.1f}s")
 
 
-def test_cli_refuses_plain_text_unless_asked_and_names_missing_data(tmp_path: Path) -> None:
+def test_cli_refuses_plain_text_unless_asked_and_names_missing_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from typer.testing import CliRunner
 
     from cotune.cli.main import app
 
     config = Path(__file__).resolve().parents[2] / "configs" / "federated-wnut16-lora.yaml"
     runner = CliRunner()
+    monkeypatch.chdir(tmp_path)  # where a client would keep its Flower state
     res = runner.invoke(app, ["federate", "server", str(config)])
     assert res.exit_code == 2 and "--insecure" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, ["federate", "client", "--data", str(tmp_path / "x.conll")])
@@ -216,5 +219,11 @@ def test_cli_refuses_plain_text_unless_asked_and_names_missing_data(tmp_path: Pa
     missing = tmp_path / "x.conll"
     res = runner.invoke(app, ["federate", "client", "--data", str(missing), "--insecure"])
     assert res.exit_code == 2 and "no such data file" in " ".join(res.output.split())
+    bad = tmp_path / "mine.conll"
+    bad.write_text("Paris\tB-LOC\nis\tO\nnice\n")  # line 3 lost its tag
+    res = runner.invoke(app, ["federate", "client", "--data", str(bad), "--insecure"])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and f"{bad}:3" in out and "a token and a tag" in out
+    assert not (tmp_path / ".cotune-federate").exists()  # refused before any SuperNode started
     res = runner.invoke(app, ["federate", "simulate", str(config), "--federation.rouds", "2"])
     assert res.exit_code == 2 and "rouds" in res.output

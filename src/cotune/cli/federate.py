@@ -155,6 +155,12 @@ def client(
         None, "--auth-key", help="SuperNode private key (node authentication)."
     ),
     work_dir: Path = typer.Option(None, "--work-dir", help="Logs and Flower state of this party."),
+    check: bool = typer.Option(
+        True,
+        "--check/--no-check",
+        help="Read --data once before connecting (--no-check: the federation's recipe reads "
+        "a CSV/JSONL with columns other than text/label).",
+    ),
 ) -> None:
     from cotune.federated.deploy import client as run
 
@@ -168,6 +174,7 @@ def client(
             party=party,
             work_dir=work_dir,
             auth_key=auth_key,
+            check=check,
         )
     )
 

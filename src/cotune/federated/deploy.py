@@ -18,8 +18,10 @@ from typing import Any
 
 import yaml
 
+from cotune.config.schema import DataConfig
 from cotune.data import load_splits
 from cotune.data.cache import atomic_write_text
+from cotune.data.load import read_file
 from cotune.errors import ConfigError
 from cotune.federated.auth import node_keypair, register_nodes
 from cotune.federated.certs import loopback_certificates
@@ -223,11 +225,19 @@ def client(
     party: str | None = None,
     work_dir: Path | None = None,
     auth_key: Path | None = None,
+    check: bool = True,
 ) -> int:
-    """Be one party until stopped (Ctrl-C): a SuperNode whose ClientApp reads only `data`."""
+    """Be one party until stopped (Ctrl-C): a SuperNode whose ClientApp reads only `data`.
+
+    With `check`, the file is read once before connecting (default format options), so a
+    malformed line fails here, naming it, instead of in round 1 on the server's side.
+    """
     if not data.exists():
         raise ConfigError("no such data file", where=str(data), fix="check --data")
     name = party or data.stem
+    if check:
+        corpus = read_file(data, DataConfig(source=str(data)))
+        log.info("party %s: %d examples (%s) in %s", name, len(corpus.examples), corpus.kind, data)
     folder = work_dir or Path(".cotune-federate") / name
     with Processes(folder / "logs") as procs:
         proc = start_client(procs, folder, data, name, superlink, security, auth_key=auth_key)
