@@ -6,6 +6,9 @@ server received is inspected."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -227,3 +230,42 @@ def test_cli_refuses_plain_text_unless_asked_and_names_missing_data(
     assert not (tmp_path / ".cotune-federate").exists()  # refused before any SuperNode started
     res = runner.invoke(app, ["federate", "simulate", str(config), "--federation.rouds", "2"])
     assert res.exit_code == 2 and "rouds" in res.output
+
+
+def _processes_with(needle: str) -> list[int]:
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if needle in cmdline.read_bytes().decode(errors="replace"):
+                pids.append(int(cmdline.parent.name))
+        except OSError:  # ended while we looked
+            continue
+    return pids
+
+
+def test_a_terminated_client_takes_its_supernode_with_it(tmp_path: Path) -> None:
+    from cotune.federated.launch import free_port
+
+    data = tmp_path / "mine.conll"
+    data.write_text("Paris\tB-LOC\nis\tO\n")
+    needle = f'data-path="{data}"'
+    cli = Path(sys.executable).parent / "cotune"
+    cmd = [str(cli), "federate", "client", "--data", str(data), "--insecure"]
+    cmd += ["--superlink", f"127.0.0.1:{free_port()}", "--work-dir", str(tmp_path / "w")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not _processes_with(needle) and time.monotonic() < deadline:
+            assert proc.poll() is None, "the client exited before starting its SuperNode"
+            time.sleep(0.2)
+        assert _processes_with(needle), "no SuperNode started"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+        deadline = time.monotonic() + 15
+        while _processes_with(needle) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _processes_with(needle) == []  # the SuperNode (and its app runner) went too
+    finally:
+        proc.kill()
+        for pid in _processes_with(needle):
+            subprocess.run(["kill", "-9", str(pid)], check=False)

@@ -15,10 +15,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cotune.data.cache import atomic_write_text
 from cotune.errors import ConfigError
@@ -107,10 +109,16 @@ def flwr_env(home: Path) -> dict[str, str]:
 
 @dataclass
 class Processes:
-    """Processes this federation started; all are stopped on exit (their whole group)."""
+    """Processes this federation started; all are stopped on exit (their whole group).
+
+    "Exit" includes a SIGTERM to this process (`kill`, a service manager stopping it): in the
+    main thread it is turned into SystemExit for the duration, so the children, which run in
+    their own sessions, are not left behind connected to the federation.
+    """
 
     logs: Path
     running: dict[str, subprocess.Popen] = field(default_factory=dict)
+    _sigterm: Any = field(default=None, init=False, repr=False)
 
     def start(self, name: str, cmd: Sequence[str], env: dict[str, str]) -> subprocess.Popen:
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -142,10 +150,21 @@ class Processes:
             self.stop(name)
 
     def __enter__(self) -> Processes:
+        if threading.current_thread() is threading.main_thread():
+            self._sigterm = signal.signal(signal.SIGTERM, _exit_on_signal)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop_all()
+        try:
+            self.stop_all()
+        finally:
+            if self._sigterm is not None:
+                signal.signal(signal.SIGTERM, self._sigterm)
+                self._sigterm = None
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def superlink_cmd(host: str, port: int, security: Security) -> list[str]:
