@@ -9,6 +9,9 @@ Dirichlet-skewed by main entity type. For each partition:
 * ``alone``      each party training by itself with the same schedule (a one-party federation
                  in process: same rounds, same local steps, same last-round model);
 
+both named by their schedule, ROUNDS x LOCAL_EPOCHS (``federated-iid-8x1``), so runs with other
+``--rounds``/``--local-epochs`` sit beside them in one results file;
+
 with `--jobs ...,secure` (opt-in, ~25-30 min a partition):
 
 * ``secure``     the same federation under Flower's SecAgg+
@@ -17,8 +20,9 @@ with `--jobs ...,secure` (opt-in, ~25-30 min a partition):
 
 and once:
 
-* ``centralised`` the ordinary fine-tune recipe on the whole train split (LoRA, same lr, epochs =
-                 rounds x local epochs, best dev epoch kept).
+* ``centralised`` the ordinary fine-tune recipe on the whole train split (LoRA, same lr,
+                 ``--central-epochs`` 8, best dev epoch kept; named by its epochs:
+                 ``centralised-8ep``).
 
 Test entity F1 on the same 240 test sentences, bytes per round, wall time. Results go to
 bench/results/federated_wnut16.{json,md}; every finished job is saved at once and skipped by a
@@ -54,6 +58,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--alpha", type=float, default=0.5, help="Dirichlet concentration")
     p.add_argument("--rounds", type=int, default=None, help="default: the config's")
     p.add_argument("--local-epochs", type=float, default=None, help="default: the config's")
+    p.add_argument(
+        "--central-epochs",
+        type=float,
+        default=8.0,
+        help="epochs of the centralised LoRA recipe (best dev epoch kept)",
+    )
     p.add_argument("--limit", type=int, default=None, help="examples per split (smoke runs)")
     p.add_argument("--backbone", default=None, help="default: the config's (minilm-l6)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
@@ -68,6 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def base_config(args: argparse.Namespace, scheme: str, config: Path = CONFIG) -> Any:
+    """The federated config of `scheme`, with the flags applied."""
     from cotune.federated.config import load_federated_config
 
     overrides: dict[str, Any] = {
@@ -75,7 +86,6 @@ def base_config(args: argparse.Namespace, scheme: str, config: Path = CONFIG) ->
         "federation.partition.scheme": scheme,
         "federation.partition.alpha": args.alpha,
         "train.threads": args.threads,
-        "output_dir": str(args.work / scheme),
         "tracking.backend": "none",
     }
     if args.rounds is not None:
@@ -86,11 +96,18 @@ def base_config(args: argparse.Namespace, scheme: str, config: Path = CONFIG) ->
         overrides["data.limit"] = args.limit
     if args.backbone is not None:
         overrides["model.backbone"] = args.backbone
-    return load_federated_config(config, overrides)
+    cfg = load_federated_config(config, overrides)
+    # one folder per partition and schedule: a federated run resumes from its own checkpoint
+    out = args.work / f"{scheme}-{schedule_name(cfg)}"
+    return cfg.model_copy(update={"output_dir": out})
+
+
+def schedule_name(cfg: Any) -> str:
+    return f"{cfg.federation.rounds}x{cfg.federation.local_epochs:g}"
 
 
 def centralised(args: argparse.Namespace) -> dict[str, Any]:
-    """The ordinary recipe on all the training data, LoRA, epochs = rounds x local epochs."""
+    """The ordinary recipe on all the training data, LoRA, `--central-epochs` epochs."""
     import torch
 
     from cotune.config.schema import RunConfig
@@ -99,8 +116,8 @@ def centralised(args: argparse.Namespace) -> dict[str, Any]:
     fed = base_config(args, "iid")
     torch.set_num_threads(max(2, args.threads))
     raw = fed.model_dump(mode="json")
-    f = raw.pop("federation")
-    raw["train"]["epochs"] = f["rounds"] * f["local_epochs"]
+    raw.pop("federation")
+    raw["train"]["epochs"] = args.central_epochs
     raw["train"]["threads"] = max(2, args.threads)
     raw["output_dir"] = str(args.work / "centralised")
     raw["name"] = "centralised"
@@ -109,7 +126,7 @@ def centralised(args: argparse.Namespace) -> dict[str, Any]:
     out = finetune(cfg, overwrite=True, progress=False)
     m = json.loads((out / "metrics.json").read_text())
     return {
-        "job": "centralised",
+        "schedule": f"{cfg.train.epochs:g} epochs",
         "test_f1": m["test"]["f1"],
         "dev_f1": m["dev"]["f1"],
         "epochs": m["training"]["epochs"],
@@ -148,8 +165,8 @@ def alone(args: argparse.Namespace, scheme: str, party: dict[str, Any]) -> dict[
     run_dir = cfg.output_dir / cfg.run_name()
     result = run_inprocess(model, {party["name"]: local}, run_dir)
     return {
-        "job": f"alone-{party['name']}",
         "scheme": scheme,
+        "schedule": schedule_name(cfg),
         "party": party["name"],
         "examples": party["examples"],
         "test_f1": result["test"]["f1"],
@@ -170,8 +187,8 @@ def federated(args: argparse.Namespace, scheme: str, secure: bool = False) -> di
     result = simulate(cfg, insecure=args.insecure, resume=resume, overwrite=not resume)
     ledger = json.loads(Path(result["ledger"]).read_text())
     return {
-        "job": f"{'secure' if secure else 'federated'}-{scheme}",
         "scheme": scheme,
+        "schedule": schedule_name(cfg),
         "test_f1": result["test"]["f1"],
         "dev_f1": result["dev"]["f1"],
         "dev_per_round": result["dev_per_round"],
@@ -191,24 +208,24 @@ def load(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {"jobs": {}}
 
 
-def save(path: Path, results: dict[str, Any]) -> None:
+def save(path: Path, results: dict[str, Any], central_job: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(results, indent=2))
     os.replace(tmp, path)
-    path.with_suffix(".md").write_text(markdown(results))
+    path.with_suffix(".md").write_text(markdown(results, central_job))
 
 
-def markdown(results: dict[str, Any]) -> str:
+def markdown(results: dict[str, Any], central_job: str) -> str:
     jobs = results["jobs"]
     lines = [
         "# Federated LoRA on WNUT-16",
         "",
-        f"`{results.get('command', '')}` on {results.get('machine', '')}",
+        f"On {results.get('machine', '')}; last run `{results.get('command', '')}`.",
         "",
-        "| job | partition | test F1 | dev F1 | MB up / round | MB per update (full model) "
-        "| wall s |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| job | partition | rounds x local epochs | test F1 | dev F1 | MB up / round "
+        "| MB per update (full model) | wall s |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for name, j in sorted(jobs.items()):
         b = j.get("bytes_per_round") or {}
@@ -219,10 +236,13 @@ def markdown(results: dict[str, Any]) -> str:
             else "-"
         )
         lines.append(
-            f"| {name} | {j.get('scheme', '-')} | {100 * j['test_f1']:.2f} | "
+            f"| {name} | {j.get('scheme', '-')} | {j.get('schedule', '-')} | "
+            f"{100 * j['test_f1']:.2f} | "
             f"{100 * j['dev_f1']:.2f} | {up} | {per} | {j['wall_seconds']:.0f} |"
         )
-    lines += ["", *verdict(jobs)]
+    commands = sorted({j["command"] for j in jobs.values() if "command" in j})
+    lines += ["", *verdict(jobs, central_job), "", "Commands:", ""]
+    lines += [f"- `{c}`" for c in commands]
     for name, j in sorted(jobs.items()):
         if "ledger" in j:
             from cotune.federated.report import ledger_markdown
@@ -236,20 +256,28 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def verdict(jobs: dict[str, Any]) -> list[str]:
+def verdict(jobs: dict[str, Any], central_job: str) -> list[str]:
+    """Each federated run against the centralised recipe and its own schedule's parties alone."""
     out = []
-    central = jobs.get("centralised")
-    for scheme in ("iid", "dirichlet"):
-        fed = jobs.get(f"federated-{scheme}")
-        if fed is None:
+    central = jobs.get(central_job)
+    for name, fed in sorted(jobs.items()):
+        if not name.startswith("federated-"):
             continue
-        alone = [j for j in jobs.values() if j.get("scheme") == scheme and "party" in j]
+        scheme, schedule = fed["scheme"], fed["schedule"]
+        alone = [
+            j
+            for j in jobs.values()
+            if "party" in j and j["scheme"] == scheme and j["schedule"] == schedule
+        ]
         best_alone = max((j["test_f1"] for j in alone), default=None)
-        line = f"- {scheme}: federated {100 * fed['test_f1']:.2f}"
+        line = f"- {scheme}, {schedule}: federated {100 * fed['test_f1']:.2f}"
         if central:
             gap = 100 * (central["test_f1"] - fed["test_f1"])
             ok = gap <= 3 if scheme == "iid" else None
-            line += f", {gap:+.2f} F1 behind centralised {100 * central['test_f1']:.2f}"
+            line += (
+                f", {gap:+.2f} F1 behind centralised {100 * central['test_f1']:.2f} "
+                f"({central['epochs']:g} epochs)"
+            )
             if ok is not None:
                 line += " (target <= 3: " + ("met" if ok else "NOT met") + ")"
         if best_alone is not None:
@@ -278,30 +306,37 @@ def main(argv: list[str] | None = None) -> None:
     results["date"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     jobs: dict[str, Any] = results["jobs"]
     wanted = set(args.jobs.split(","))
+    central_job = f"centralised-{args.central_epochs:g}ep"
 
     def run(name: str, fn: Any, *fn_args: Any) -> None:
         if name in jobs and not args.force:
             print(f"{name}: done (skipped)")
             return
         print(f"{name}: running ...", flush=True)
-        jobs[name] = fn(*fn_args)
-        save(args.out, results)
+        jobs[name] = {
+            "job": name,
+            **fn(*fn_args),
+            "command": results["command"],
+            "date": results["date"],
+        }
+        save(args.out, results, central_job)
         print(f"{name}: test F1 {100 * jobs[name]['test_f1']:.2f}", flush=True)
 
     if "centralised" in wanted:
-        run("centralised", centralised, args)
+        run(central_job, centralised, args)
     for scheme in args.schemes.split(","):
         cfg = base_config(args, scheme)
+        sched = schedule_name(cfg)
         parties = split_parties(cfg, args.work / scheme / "parties")
         if "alone" in wanted:
             for party in parties:
-                run(f"alone-{scheme}-{party['name']}", alone, args, scheme, party)
+                run(f"alone-{scheme}-{sched}-{party['name']}", alone, args, scheme, party)
         if "federated" in wanted:
-            run(f"federated-{scheme}", federated, args, scheme)
+            run(f"federated-{scheme}-{sched}", federated, args, scheme)
         if "secure" in wanted:
-            run(f"secure-{scheme}", federated, args, scheme, True)
-    save(args.out, results)
-    print("\n".join(verdict(jobs)))
+            run(f"secure-{scheme}-{sched}", federated, args, scheme, True)
+    save(args.out, results, central_job)
+    print("\n".join(verdict(jobs, central_job)))
 
 
 if __name__ == "__main__":
