@@ -5,14 +5,15 @@ Dirichlet-skewed by main entity type. For each partition:
 
 * ``federated``  `cotune federate simulate`'s code path: a real Flower SuperLink + N SuperNodes
                  on loopback (TLS), configs/federated-wnut16-lora.yaml (LoRA r=8, FedAvg,
-                 rounds x local epochs = the centralised epochs), with its ledger;
+                 8 rounds x 4 local epochs: a party makes as many steps as the centralised
+                 recipe), with its ledger;
 * ``alone``      each party training by itself with the same schedule (a one-party federation
                  in process: same rounds, same local steps, same last-round model);
 
 both named by their schedule, ROUNDS x LOCAL_EPOCHS (``federated-iid-8x1``), so runs with other
 ``--rounds``/``--local-epochs`` sit beside them in one results file;
 
-with `--jobs ...,secure` (opt-in, ~25-30 min a partition):
+with `--jobs ...,secure` (opt-in, ~1.5-2 h a partition at 8 x 4):
 
 * ``secure``     the same federation under Flower's SecAgg+
                  (configs/federated-wnut16-lora-secagg.yaml: the server sees only each round's
@@ -28,7 +29,8 @@ Test entity F1 on the same 240 test sentences, bytes per round, wall time. Resul
 bench/results/federated_wnut16.{json,md}; every finished job is saved at once and skipped by a
 rerun (resumable; a federated run killed half-way resumes from its server checkpoint).
 
-    .venv/bin/python bench/federated_wnut16.py                       # full (~1.5 h on 2 cores)
+    .venv/bin/python bench/federated_wnut16.py                       # full (~3.5 h on 2 cores)
+    .venv/bin/python bench/federated_wnut16.py --local-epochs 1      # the 8 x 1 rows (~1.5 h)
     .venv/bin/python bench/federated_wnut16.py --limit 60 --rounds 1 --parties 2 \\
         --out /tmp/fed_smoke.json --work /tmp/fed_smoke                # smoke (~3 min)
 """
