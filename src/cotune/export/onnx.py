@@ -272,10 +272,11 @@ def encoder_layer_of(node_name: str) -> int | None:
 
 def fp32_layer_matmuls(proto: onnx.ModelProto, layers: tuple[int, ...]) -> list[str]:
     """Names of the MatMul nodes that belong to encoder layers `layers` (by node name)."""
+    wanted = set(layers)
     return [
         n.name
         for n in proto.graph.node
-        if n.op_type == "MatMul" and encoder_layer_of(n.name) in set(layers)
+        if n.op_type == "MatMul" and encoder_layer_of(n.name) in wanted
     ]
 
 
