@@ -53,6 +53,7 @@ def write_split_files(task: str, args: argparse.Namespace, work: Path) -> dict[s
     """The seeded split's train subset and dev/test cuts as files the fine-tune config reads."""
     from cotune.config.schema import DataConfig
     from cotune.data import load_splits
+    from cotune.data.cache import atomic_write_text
     from cotune.data.examples import TextExample, TokenExample
 
     splits, _ = load_splits(DataConfig(source=SOURCES[task]))
@@ -78,8 +79,7 @@ def write_split_files(task: str, args: argparse.Namespace, work: Path) -> dict[s
                 for ex in rows
                 if isinstance(ex, TextExample)
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n", encoding="utf-8")
+        atomic_write_text(path, text + "\n")  # runs sharing --work may rewrite it meanwhile
         files[name] = str(path)
     return files
 

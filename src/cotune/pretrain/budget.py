@@ -50,17 +50,26 @@ def probe_seconds_per_token(
             features[i]
             for i in rng.sample(range(len(features)), min(cfg.batch_size, len(features)))
         ]
+        _synchronize(trial)
         t0 = time.perf_counter()
         micro = to_device(collate(batch), trial)
         loss = loss_fn(trial, micro) / max(count_units(micro), 1)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        _synchronize(trial)
         if k:
             seconds += time.perf_counter() - t0
             tokens += int(micro["input_ids"].numel())
     del trial, optimizer
     return seconds / max(tokens, 1)
+
+
+def _synchronize(model: nn.Module) -> None:
+    """Wait for queued GPU work: without it a CUDA step times only its kernel launches."""
+    device = next(model.parameters()).device
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def steps_for_budget(
