@@ -24,7 +24,7 @@ extended backbone and a finished pre-training under --work are reused, an interr
 pre-training resumed (delete --work to start over). Writes bench/results/domain_zh.json + .md.
 
     .venv/bin/python bench/domain_zh.py      # full run: ~65-75 min on the quiet 2-core CPU
-    .venv/bin/python bench/domain_zh.py --device cuda --pretrain-minutes 6 \
+    .venv/bin/python bench/domain_zh.py --device cuda --pretrain-minutes 6 \\
         --out bench/results/domain_zh_h100.json     # the GPU run of benchmarks.md 6a (~12 min)
     .venv/bin/python bench/domain_zh.py --train-limit 64 --cls-train-limit 64 --eval-limit 32 \\
         --epochs 0.5 --pretrain-steps 3 --work /tmp/dzh --out /tmp/dzh/domain_zh.json  # smoke

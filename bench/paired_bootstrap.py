@@ -69,9 +69,8 @@ def paired_bootstrap(
 ) -> dict[str, Any]:
     n = len(counts_a)
     idx = np.random.default_rng(seed).integers(0, n, size=(samples, n))
-    diffs = np.sort(
-        metric_from_sums(metric, counts_a[idx].sum(axis=1))
-        - metric_from_sums(metric, counts_b[idx].sum(axis=1))
+    diffs = metric_from_sums(metric, counts_a[idx].sum(axis=1)) - metric_from_sums(
+        metric, counts_b[idx].sum(axis=1)
     )
     a, b = (float(metric_from_sums(metric, c.sum(axis=0))) for c in (counts_a, counts_b))
     return {
@@ -111,12 +110,12 @@ def main(argv: list[str] | None = None) -> None:
     splits, _ = load_splits(DataConfig(**data_a))
     examples = list(getattr(splits, args.split))
     pred_a, pred_b = pa.predict(examples), pb.predict(examples)
-    full = pa.task.metrics(pred_a, examples)
-    key = args.metric or next((m for m in METRICS if m in full), "")
+    task_metrics = {"a": pa.task.metrics(pred_a, examples), "b": pa.task.metrics(pred_b, examples)}
+    key = args.metric or next((m for m in METRICS if m in task_metrics["a"]), "")
     counts = {}
     for name, preds in (("a", pred_a), ("b", pred_b)):
         counts[name] = example_counts(key, preds, examples)
-        reference = float(pa.task.metrics(preds, examples)[key])
+        reference = float(task_metrics[name][key])
         mine = float(metric_from_sums(key, counts[name].sum(axis=0)))
         if abs(mine - reference) > 1e-9:  # the counts must score exactly as the task does
             raise SystemExit(f"error: {key} from counts {mine} != the task's {reference} ({name})")
