@@ -15,6 +15,8 @@ speed-up at batch 32. "l3-drop-direct" starts from the *fine-tuned* teacher's la
 DistilBERT-style initialisation), so it isolates the effect of the soft targets.
 
     python bench/distill.py                                       # full run (hours on 2 cores)
+    python bench/distill.py --datasets rt-polarity --reuse        # keep finished models whose
+                                                                  # saved config is the same
     python bench/distill.py --limit 32 --max-steps 2 --speed-limit 16 --datasets wnut16 \
         --out /tmp/distill_smoke --runs /tmp/distill_runs            # self-check, minutes
 
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from cotune.artifact import load_artifact
 from cotune.config import load_config
@@ -59,17 +62,44 @@ def common(args: argparse.Namespace, name: str) -> dict[str, Any]:
     return o
 
 
+def finished(cfg: Any) -> Path | None:
+    """The run folder `cfg` would write, if it holds a finished run of the very same config.
+
+    Finished = metrics.json written (the last file a recipe writes); same = its run_config.yaml
+    equals `cfg` field for field, tracking aside (where a run is logged changes nothing it
+    computes). A folder from an older schema or other settings is trained again.
+    """
+    out = cfg.output_dir / cfg.run_name()
+    if not (out / "metrics.json").is_file() or not (out / "run_config.yaml").is_file():
+        return None
+    saved = yaml.safe_load((out / "run_config.yaml").read_text(encoding="utf-8"))
+    now = cfg.model_dump(mode="json")
+    saved.pop("tracking", None)
+    now.pop("tracking", None)
+    if saved != now:
+        print(f"[distill bench] {out.name}: saved config differs, training again", flush=True)
+        return None
+    print(f"[distill bench] {out.name}: finished run with the same config, reused", flush=True)
+    return out
+
+
 def train_all(ds: str, args: argparse.Namespace) -> dict[str, Path]:
     base, dcfg = (ROOT / p for p in DATASETS[ds])
 
     def tuned(name: str, **extra: Any) -> Path:
-        return finetune(load_config(base, {**common(args, name), **extra}), overwrite=True)
+        cfg = load_config(base, {**common(args, name), **extra})
+        return (finished(cfg) if args.reuse else None) or finetune(cfg, overwrite=True)
+
+    teacher_cfg = load_config(base, common(args, f"{ds}-teacher-l6"))
+    teacher = finished(teacher_cfg) if args.reuse else None
+    # students of a teacher trained anew are stale even where their own config is the same
+    reuse_students = teacher is not None
+    teacher = teacher or finetune(teacher_cfg, overwrite=True)
 
     def distilled(name: str, **extra: Any) -> Path:
         cfg = load_distill_config(dcfg, {**common(args, name), **extra})
-        return distill(cfg, overwrite=True)
+        return (finished(cfg) if reuse_students else None) or distill(cfg, overwrite=True)
 
-    teacher = tuned(f"{ds}-teacher-l6")
     t = {"distill.teacher": str(teacher)}
     imported = {"distill.layers": None, "model.backbone": "minilm-l3"}
     return {
@@ -138,6 +168,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench-distill")
     ap.add_argument("--out", type=Path, default=RESULTS / "distill")
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep finished models in --runs whose saved config equals today's (resume a bench "
+        "that was stopped); every model is still timed again",
+    )
     args = ap.parse_args()
     rows: list[dict[str, Any]] = []
     for ds in args.datasets:
