@@ -61,6 +61,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=None, help="default: the config's")
     p.add_argument("--local-epochs", type=float, default=None, help="default: the config's")
     p.add_argument(
+        "--strategy",
+        choices=("fedavg", "fedprox"),
+        default=None,
+        help="default: the config's; a FedProx run is named -fedprox<mu> and compared with the "
+        "parties alone of its schedule (a party alone always trains plainly)",
+    )
+    p.add_argument("--proximal-mu", type=float, default=None, help="default: the config's")
+    p.add_argument(
         "--central-epochs",
         type=float,
         default=8.0,
@@ -79,8 +87,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def base_config(args: argparse.Namespace, scheme: str, config: Path = CONFIG) -> Any:
-    """The federated config of `scheme`, with the flags applied."""
+def base_config(
+    args: argparse.Namespace, scheme: str, config: Path = CONFIG, *, plain: bool = False
+) -> Any:
+    """The federated config of `scheme`, with the flags applied (`plain`: FedAvg whatever the
+    flags and config say, for a party alone)."""
     from cotune.federated.config import load_federated_config
 
     overrides: dict[str, Any] = {
@@ -94,18 +105,32 @@ def base_config(args: argparse.Namespace, scheme: str, config: Path = CONFIG) ->
         overrides["federation.rounds"] = args.rounds
     if args.local_epochs is not None:
         overrides["federation.local_epochs"] = args.local_epochs
+    if plain:
+        overrides["federation.strategy"] = "fedavg"
+    else:
+        if args.strategy is not None:
+            overrides["federation.strategy"] = args.strategy
+        if args.proximal_mu is not None:
+            overrides["federation.proximal_mu"] = args.proximal_mu
     if args.limit is not None:
         overrides["data.limit"] = args.limit
     if args.backbone is not None:
         overrides["model.backbone"] = args.backbone
     cfg = load_federated_config(config, overrides)
-    # one folder per partition and schedule: a federated run resumes from its own checkpoint
-    out = args.work / f"{scheme}-{schedule_name(cfg)}"
+    # one folder per partition, schedule and strategy: a federated run resumes from its own
+    # checkpoint
+    out = args.work / f"{scheme}-{schedule_name(cfg)}{strategy_suffix(cfg)}"
     return cfg.model_copy(update={"output_dir": out})
 
 
 def schedule_name(cfg: Any) -> str:
     return f"{cfg.federation.rounds}x{cfg.federation.local_epochs:g}"
+
+
+def strategy_suffix(cfg: Any) -> str:
+    """'' for FedAvg (the names runs had before FedProx was benched), '-fedprox<mu>' else."""
+    fed = cfg.federation
+    return "" if fed.strategy == "fedavg" else f"-{fed.strategy}{fed.proximal_mu:g}"
 
 
 def centralised(args: argparse.Namespace) -> dict[str, Any]:
@@ -148,7 +173,7 @@ def alone(args: argparse.Namespace, scheme: str, party: dict[str, Any]) -> dict[
     from cotune.federated.server import ServerModel
 
     torch.set_num_threads(max(2, args.threads))
-    cfg = base_config(args, scheme)
+    cfg = base_config(args, scheme, plain=True)
     fed = cfg.federation.model_copy(
         update={
             "min_clients": 1,
@@ -191,6 +216,8 @@ def federated(args: argparse.Namespace, scheme: str, secure: bool = False) -> di
     return {
         "scheme": scheme,
         "schedule": schedule_name(cfg),
+        "strategy": cfg.federation.strategy,
+        "proximal_mu": cfg.federation.proximal_mu if cfg.federation.strategy == "fedprox" else None,
         "test_f1": result["test"]["f1"],
         "dev_f1": result["dev"]["f1"],
         "dev_per_round": result["dev_per_round"],
@@ -272,7 +299,8 @@ def verdict(jobs: dict[str, Any], central_job: str) -> list[str]:
             if "party" in j and j["scheme"] == scheme and j["schedule"] == schedule
         ]
         best_alone = max((j["test_f1"] for j in alone), default=None)
-        line = f"- {scheme}, {schedule}: federated {100 * fed['test_f1']:.2f}"
+        strategy = "" if fed.get("strategy", "fedavg") == "fedavg" else f" {fed['strategy']}"
+        line = f"- {scheme}, {schedule}{strategy}: federated {100 * fed['test_f1']:.2f}"
         if central:
             gap = 100 * (central["test_f1"] - fed["test_f1"])
             ok = gap <= 3 if scheme == "iid" else None
@@ -328,15 +356,15 @@ def main(argv: list[str] | None = None) -> None:
         run(central_job, centralised, args)
     for scheme in args.schemes.split(","):
         cfg = base_config(args, scheme)
-        sched = schedule_name(cfg)
+        sched, strategy = schedule_name(cfg), strategy_suffix(cfg)
         parties = split_parties(cfg, args.work / scheme / "parties")
         if "alone" in wanted:
             for party in parties:
                 run(f"alone-{scheme}-{sched}-{party['name']}", alone, args, scheme, party)
         if "federated" in wanted:
-            run(f"federated-{scheme}-{sched}", federated, args, scheme)
+            run(f"federated-{scheme}-{sched}{strategy}", federated, args, scheme)
         if "secure" in wanted:
-            run(f"secure-{scheme}-{sched}", federated, args, scheme, True)
+            run(f"secure-{scheme}-{sched}{strategy}", federated, args, scheme, True)
     save(args.out, results, central_job)
     print("\n".join(verdict(jobs, central_job)))
 
