@@ -31,6 +31,8 @@ rerun (resumable; a federated run killed half-way resumes from its server checkp
 
     .venv/bin/python bench/federated_wnut16.py                       # full (~3.5 h on 2 cores)
     .venv/bin/python bench/federated_wnut16.py --local-epochs 1      # the 8 x 1 rows (~1.5 h)
+    .venv/bin/python bench/federated_wnut16.py --schemes dirichlet --strategy fedprox \
+        --jobs federated                                             # FedProx beside FedAvg
     .venv/bin/python bench/federated_wnut16.py --limit 60 --rounds 1 --parties 2 \\
         --out /tmp/fed_smoke.json --work /tmp/fed_smoke                # smoke (~3 min)
 """
