@@ -8,6 +8,7 @@ import shutil
 from dataclasses import astuple
 from pathlib import Path
 
+import onnx
 import pytest
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from cotune.artifact import load_artifact
 from cotune.artifact.meta import ArtifactMeta
 from cotune.cli.main import app
+from cotune.errors import ArtifactError
 from cotune.export.gate import dev_examples
 from cotune.export.runtime import load_onnx_predictor, onnx_file
 from cotune.recipes.finetune import finetune
@@ -96,3 +98,45 @@ def test_gate_refuses_a_broken_export_and_force_records_the_drop(
     assert f"f1 {gate['exported']:.4f}" in message and f"PyTorch artifact {recorded:.4f}" in message
     card = (folder / "README.md").read_text()
     assert "forced past the quality gate" in card and f"drop {gate['drop_points']:.2f}" in card
+
+
+def fp32_weight_matmuls(graph: Path) -> int:
+    """MatMul nodes of `graph` that still multiply by a stored fp32 weight."""
+    proto = onnx.load(str(graph))
+    weights = {t.name for t in proto.graph.initializer}
+    return sum(1 for n in proto.graph.node if n.op_type == "MatMul" and n.input[1] in weights)
+
+
+def test_int8_keeps_the_fastest_graph_that_passes(trained: dict[str, Path], tmp_path: Path) -> None:
+    folder = fresh_copy(trained["cls"], tmp_path)
+    report = export_artifact(folder, quantize="int8", max_drop=100.0)
+    # the first rung, every Linear int8, passes a 100-point gate: nothing else is tried
+    assert [t["fp32_layers"] for t in report.int8_tried] == [[]]
+    assert report.int8_tried[0]["kept"] and report.int8_tried[0]["passed"]
+    assert fp32_weight_matmuls(onnx_file(folder, int8=True)) == 0
+    assert fp32_weight_matmuls(onnx_file(folder, int8=False)) > 0
+    assert "int8 encoder layers kept in fp32: none" in (folder / "README.md").read_text()
+
+
+def test_int8_tries_each_rung_and_force_keeps_the_smallest_drop(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = fresh_copy(trained["ner"], tmp_path)
+    # a gate nothing can pass: every rung is tried and named in the refusal
+    with pytest.raises(ArtifactError) as refused:
+        export_artifact(folder, quantize="int8", max_drop=-100.0)
+    assert "fp32 layers [] dropped" in str(refused.value)
+    assert "fp32 layers [0] dropped" in str(refused.value)
+    assert not (folder / "onnx" / "model.int8.onnx").exists()
+
+    report = export_artifact(folder, quantize="int8", max_drop=-100.0, force=True)
+    tried = report.int8_tried
+    assert [t["fp32_layers"] for t in tried] == [[], [0]] and report.forced
+    kept = [t for t in tried if t["kept"]]
+    assert len(kept) == 1 and kept[0]["drop_points"] == min(t["drop_points"] for t in tried)
+    assert report.gates[1].drop_points == kept[0]["drop_points"]
+    # the graph on disk is the kept rung: layer 0's MatMuls in fp32 exactly when it says so
+    on_disk = fp32_weight_matmuls(onnx_file(folder, int8=True))
+    assert (on_disk > 0) == (kept[0]["fp32_layers"] == [0])
+    recorded = ArtifactMeta.read(folder).extra["export"]["int8_tried"]
+    assert [t["kept"] for t in recorded] == [t["kept"] for t in tried]

@@ -13,8 +13,10 @@ HELP = """Export an artifact to ONNX (optionally int8), behind a parity check an
 Each graph is evaluated on the artifact's dev split; if it scores more than --max-drop points
 (F1 / accuracy) below the PyTorch model, nothing is written and the command fails. --force
 writes it anyway and records the drop in the model card. Graphs go to ARTIFACT/onnx/.
-int8 is dynamic quantization with per-channel weights; the first encoder layer stays fp32 (it
-carries most of the quantization loss: docs/benchmarks.md, section 7b).
+int8 is dynamic quantization with per-channel weights. It tries every Linear layer in int8
+first (fastest), then the first encoder layer kept in fp32, and writes the first graph that
+passes the gate (which layer to keep depends on the weights and the CPU: docs/benchmarks.md,
+sections 7b and 7d); every try is printed and recorded.
 
 \b
   cotune export runs/wnut16-full --format onnx

@@ -230,6 +230,11 @@ def quantize_int8(
     1.39x and 0.50 / 1.40x; last layer fp32 2.10 / 2.32x and 1.50 / 1.83x. The error comes in
     at the first layer and the rest of the network carries it; keeping 6 of 37 MatMuls in fp32
     costs little speed. On this AVX2 CPU int8 is no faster than fp32 either way (no VNNI).
+    The same recipes trained and quantized on the AVX2 CPU showed the other order
+    (bench/results/int8_variants_avx2.json): rt-polarity lost 1.50 with the first layer in fp32
+    and nothing all-int8. So `cotune export` does not rely on this default: it tries all-int8
+    first, then this default, and keeps the first graph its quality gate passes
+    (uses/export.py `INT8_LADDER`).
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 

@@ -4,6 +4,13 @@
 2. the quality gate (export/gate.py): every graph written is evaluated on the artifact's dev
    split and refused if it drops more than `max_drop` points below the recorded dev figure.
 
+int8 tries the graphs of `INT8_LADDER` in order, fastest first, and keeps the first that passes
+the gate. Which encoder layer has to stay in fp32 depends on the trained weights and on the CPU's
+int8 kernels (docs/benchmarks.md, sections 7b and 7c): the same recipe lost 2.1 F1 all-int8 and
+nothing with layer 0 in fp32 on one machine, while on another the rt-polarity recipe lost 1.5
+points with layer 0 in fp32 and nothing all-int8. Every try is recorded (`int8_tried`); as the
+choice is made on the dev split, the test split is the unbiased figure for the graph kept.
+
 Graphs are built in a staging folder and moved to ARTIFACT/onnx/ (the layout export/runtime.py
 reads) only once both checks pass, so a refused export leaves the artifact as it was. The result
 is recorded in cotune.json (`extra.export`), metrics.json (`export`) and the model card.
@@ -16,9 +23,12 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+import onnx
 
 from cotune.artifact import load_artifact
 from cotune.artifact.card import model_card
@@ -32,11 +42,20 @@ from cotune.export.gate import (
     onnx_metrics,
     reference_metric,
 )
-from cotune.export.onnx import export_onnx, parity, quantize_int8
+from cotune.export.onnx import (
+    DEFAULT_FP32_LAYERS,
+    export_onnx,
+    fp32_layer_matmuls,
+    parity,
+    quantize_int8,
+)
 from cotune.export.runtime import FP32_FILE, INT8_FILE, ONNX_DIR
 
 PARITY_TOLERANCE = 1e-3  # max |logit difference| fp32 ONNX vs PyTorch
 PARITY_EXAMPLES = 8
+# encoder layers kept in fp32, tried in this order: every Linear int8 (fastest), then the first
+# layer's in fp32 (where the error of the measured failures entered)
+INT8_LADDER: tuple[tuple[int, ...], ...] = ((), DEFAULT_FP32_LAYERS)
 
 
 @dataclass
@@ -47,6 +66,7 @@ class ExportReport:
     parity_int8: float | None
     gates: list[GateResult] = field(default_factory=list)
     forced: bool = False
+    int8_tried: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +74,7 @@ class ExportReport:
             "parity_max_abs_diff": {"fp32": self.parity_fp32, "int8": self.parity_int8},
             "gate": [g.to_dict() for g in self.gates],
             "forced": self.forced,
+            "int8_tried": self.int8_tried,
         }
 
 
@@ -92,25 +113,32 @@ def export_artifact(
                 f"(> {PARITY_TOLERANCE}) on {PARITY_EXAMPLES} dev sentences; nothing was written",
                 fix="report this with the artifact; try another --opset meanwhile",
             )
+
+        def gate(graph: str, path: Path) -> GateResult:
+            exported = float(onnx_metrics(predictor, path, examples, batch_size)[name])
+            return check(graph, name, reference, exported, max_drop)
+
         graphs = {"fp32": fp32}
-        diff8 = None
+        gates = [gate("fp32", fp32)]
+        diff8: float | None = None
+        tried: list[dict[str, Any]] = []
         if quantize == "int8":
-            graphs["int8"] = quantize_int8(fp32, stage / INT8_FILE)
+            graphs["int8"] = stage / INT8_FILE
+            int8_gate, tried = _int8_within_gate(fp32, graphs["int8"], gate)
+            gates.append(int8_gate)
             diff8 = parity(predictor.model, graphs["int8"], probe)
-        gates = [
-            check(
-                g,
-                name,
-                reference,
-                float(onnx_metrics(predictor, p, examples, batch_size)[name]),
-                max_drop,
-            )
-            for g, p in graphs.items()
-        ]
         failed = [g for g in gates if not g.passed]
         if failed and not force:
+            tries = (
+                "".join(
+                    f"; int8 with fp32 layers {t['fp32_layers']} dropped {t['drop_points']:.2f}"
+                    for t in tried
+                )
+                if len(tried) > 1
+                else ""
+            )
             raise ArtifactError(
-                "; ".join(g.message() for g in failed) + "; nothing was written",
+                "; ".join(g.message() for g in failed) + tries + "; nothing was written",
                 where=str(folder),
                 fix="export without --quantize, or pass --force to write it anyway (the drop is "
                 "recorded in the model card), or raise --max-drop",
@@ -120,9 +148,41 @@ def export_artifact(
             (folder / ONNX_DIR / INT8_FILE).unlink(missing_ok=True)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    report = ExportReport(folder, written, diff32, diff8, gates, forced=bool(failed))
+    report = ExportReport(folder, written, diff32, diff8, gates, bool(failed), tried)
     _record(folder, predictor.meta, metrics, report)
     return report
+
+
+def _int8_within_gate(
+    fp32: Path, out: Path, gate: Callable[[str, Path], GateResult]
+) -> tuple[GateResult, list[dict[str, Any]]]:
+    """Quantize `fp32` to `out` down INT8_LADDER until a graph passes `gate`; returns its gate
+    and every try. If none passes, `out` is the graph with the smallest drop (for --force).
+    Graphs whose node names carry no layer index (dynamo exports) have one int8 graph only."""
+    proto = onnx.load(str(fp32), load_external_data=False)
+    tried: list[dict[str, Any]] = []
+    seen: set[tuple[str, ...]] = set()
+    results: list[GateResult] = []
+    best: int | None = None  # index into tried / results
+    for layers in INT8_LADDER:
+        keep = tuple(fp32_layer_matmuls(proto, layers))
+        if keep in seen:
+            continue
+        seen.add(keep)
+        quantize_int8(fp32, out, fp32_layers=layers)
+        result = gate("int8", out)
+        results.append(result)
+        tried.append({"fp32_layers": list(layers), **result.to_dict(), "kept": False})
+        if result.passed:
+            tried[-1]["kept"] = True
+            return result, tried
+        if best is None or result.drop_points < tried[best]["drop_points"]:
+            best = len(tried) - 1
+    assert best is not None  # the ladder is never empty
+    tried[best]["kept"] = True
+    if best != len(tried) - 1:  # `out` holds the last try; write the best one again
+        quantize_int8(fp32, out, fp32_layers=tuple(tried[best]["fp32_layers"]))
+    return results[best], tried
 
 
 def _move(src: Path, dst: Path) -> Path:
@@ -145,6 +205,13 @@ def _card_section(report: ExportReport) -> str:
         lines.append(
             f"- {g.graph}: dev {g.metric} {g.exported:.4f} vs PyTorch {g.reference:.4f} "
             f"(drop {g.drop_points:.2f} points, allowed {g.max_drop:g})"
+        )
+    kept = next((t for t in report.int8_tried if t["kept"]), None)
+    if kept is not None:
+        layers = ", ".join(map(str, kept["fp32_layers"])) or "none"
+        lines.append(
+            f"- int8 encoder layers kept in fp32: {layers} "
+            f"({len(report.int8_tried)} graph(s) tried, fastest first)"
         )
     if report.forced:
         lines += [
