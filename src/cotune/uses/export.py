@@ -6,7 +6,7 @@
 
 int8 tries the graphs of `INT8_LADDER` in order, fastest first, and keeps the first that passes
 the gate. Which encoder layer has to stay in fp32 depends on the trained weights and on the CPU's
-int8 kernels (docs/benchmarks.md, sections 7b and 7c): the same recipe lost 2.1 F1 all-int8 and
+int8 kernels (docs/benchmarks.md, sections 7b and 7d): the same recipe lost 2.1 F1 all-int8 and
 nothing with layer 0 in fp32 on one machine, while on another the rt-polarity recipe lost 1.5
 points with layer 0 in fp32 and nothing all-int8. Every try is recorded (`int8_tried`); as the
 choice is made on the dev split, the test split is the unbiased figure for the graph kept.
