@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 
 from cotune.cli.main import app
 from cotune.export.onnx import OnnxLogits, export_onnx, parity, quantize_int8
-from cotune.export.runtime import write_onnx
 from cotune.recipes.finetune import finetune
+from cotune.uses.export import export_artifact
 from tests.unit.helpers import CLS, NER, tiny_config
 
 INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
@@ -219,7 +219,7 @@ def exported(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> d
         for task in ("ner", "cls")
     }
     for folder in folders.values():
-        write_onnx(folder)
+        export_artifact(folder, quantize="int8", force=True)
     return folders
 
 

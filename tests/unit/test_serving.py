@@ -426,14 +426,15 @@ def test_stop_finishes_queued_texts_and_refuses_new_ones() -> None:
 
 
 def test_onnx_backends_reuse_cotune_decoding(ner_dir: Path, tmp_path: Path) -> None:
-    from cotune.export.runtime import onnx_file, write_onnx
+    from cotune.export.runtime import onnx_file
+    from cotune.uses.export import export_artifact
 
     folder = tmp_path / "ner"
     shutil.copytree(ner_dir, folder)
     with pytest.raises(ArtifactError, match="cotune export"):
         load_models([str(folder)], "onnx")
-    fp32, int8 = write_onnx(folder)
-    assert fp32 == onnx_file(folder, int8=False) and int8.name == "model.int8.onnx"
+    fp32, int8 = export_artifact(folder, quantize="int8", force=True).files
+    assert fp32 == onnx_file(folder, int8=False) and int8 == onnx_file(folder, int8=True)
     torch_ = load_models([str(folder)], "torch")["ner"]
     onnx_ = load_models([str(folder)], "onnx")["ner"]
     quant = load_models([str(folder)], "onnx-int8")["ner"]

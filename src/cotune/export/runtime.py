@@ -6,7 +6,7 @@ input_ids / attention_mask tensors, returns an object with `.logits`; `.eval()`,
 are the very code the PyTorch model runs, not a second copy that could drift. `load_predictor`
 is the one switch between the two that `cotune predict --onnx` and `cotune evaluate --onnx` use.
 
-Where the graphs live in an artifact folder (written by `write_onnx` or `cotune export`):
+Where the graphs live in an artifact folder (written by `cotune export`, uses/export.py):
 
     ARTIFACT/onnx/model.onnx        fp32, dynamic batch and sequence axes, output "logits"
     ARTIFACT/onnx/model.int8.onnx   the same after int8 dynamic quantization
@@ -133,21 +133,3 @@ def load_predictor(
         threads=threads or torch.get_num_threads(),
         instead="leave --onnx out to run the PyTorch model",
     )
-
-
-def write_onnx(folder: str | Path, *, force: bool = False) -> tuple[Path, Path]:
-    """Export the artifact's model to ARTIFACT/onnx/ (fp32, then int8); returns both paths.
-
-    Existing files are kept unless `force`. Both are written under temporary names and renamed,
-    so a server never picks up a half-written graph.
-    """
-    from cotune.artifact import load_artifact
-    from cotune.export.onnx import export_onnx, quantize_int8
-
-    fp32, int8 = onnx_file(folder, int8=False), onnx_file(folder, int8=True)
-    if force or not fp32.exists():
-        predictor = load_artifact(folder)
-        export_onnx(predictor.model, predictor.tokenizer, fp32)
-    if force or not int8.exists():
-        quantize_int8(fp32, int8)
-    return fp32, int8
