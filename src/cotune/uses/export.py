@@ -156,33 +156,35 @@ def export_artifact(
 def _int8_within_gate(
     fp32: Path, out: Path, gate: Callable[[str, Path], GateResult]
 ) -> tuple[GateResult, list[dict[str, Any]]]:
-    """Quantize `fp32` to `out` down INT8_LADDER until a graph passes `gate`; returns its gate
-    and every try. If none passes, `out` is the graph with the smallest drop (for --force).
-    Graphs whose node names carry no layer index (dynamo exports) have one int8 graph only."""
+    """Quantize `fp32` to `out` down INT8_LADDER until a graph passes `gate`; returns the kept
+    graph's gate and a record of every try. If none passes, `out` is the graph with the smallest
+    drop (for --force). Graphs whose node names carry no layer index (dynamo exports) have one
+    int8 graph only."""
     proto = onnx.load(str(fp32), load_external_data=False)
-    tried: list[dict[str, Any]] = []
+    tries: list[tuple[tuple[int, ...], GateResult]] = []
     seen: set[tuple[str, ...]] = set()
-    results: list[GateResult] = []
-    best: int | None = None  # index into tried / results
     for layers in INT8_LADDER:
         keep = tuple(fp32_layer_matmuls(proto, layers))
         if keep in seen:
             continue
         seen.add(keep)
         quantize_int8(fp32, out, fp32_layers=layers)
-        result = gate("int8", out)
-        results.append(result)
-        tried.append({"fp32_layers": list(layers), **result.to_dict(), "kept": False})
-        if result.passed:
-            tried[-1]["kept"] = True
-            return result, tried
-        if best is None or result.drop_points < tried[best]["drop_points"]:
-            best = len(tried) - 1
-    assert best is not None  # the ladder is never empty
-    tried[best]["kept"] = True
-    if best != len(tried) - 1:  # `out` holds the last try; write the best one again
-        quantize_int8(fp32, out, fp32_layers=tuple(tried[best]["fp32_layers"]))
-    return results[best], tried
+        tries.append((layers, gate("int8", out)))
+        if tries[-1][1].passed:
+            break
+    last = len(tries) - 1
+    kept = (
+        last
+        if tries[last][1].passed
+        else min(range(len(tries)), key=lambda i: tries[i][1].drop_points)
+    )
+    if kept != last:  # `out` holds the last try; write the kept one again
+        quantize_int8(fp32, out, fp32_layers=tries[kept][0])
+    record = [
+        {"fp32_layers": list(layers), **result.to_dict(), "kept": i == kept}
+        for i, (layers, result) in enumerate(tries)
+    ]
+    return tries[kept][1], record
 
 
 def _move(src: Path, dst: Path) -> Path:
