@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import BertConfig, BertTokenizer, PreTrainedModel
 
 from cotune.config.schema import RunConfig
 from cotune.training.loop import TrainState
@@ -39,3 +40,40 @@ class CrashAt:
     def on_step_end(self, state: TrainState, model: torch.nn.Module) -> None:
         if state.step == self.step:
             raise Crash
+
+
+def word_tokenizer() -> BertTokenizer:
+    """A word-level tokenizer over [PAD] [UNK] [CLS] [SEP] [MASK] word0..word94."""
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"word{i}" for i in range(95)]
+    return BertTokenizer(vocab={t: i for i, t in enumerate(vocab)})
+
+
+def tiny_classifier(head: type[PreTrainedModel], num_labels: int = 5) -> PreTrainedModel:
+    """Random tiny BERT with every weight perturbed: default init has zero biases, which would
+    let a dropped bias or a wrong input go unnoticed."""
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    config.num_labels = num_labels
+    model = head(config).eval()
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.1 * torch.randn_like(param))
+    return model
+
+
+def random_batch(batch: int, sequence: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Token ids, a padded tail on the first row, and both token types."""
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, 100, (batch, sequence), generator=generator)
+    mask = torch.ones_like(ids)
+    mask[0, sequence // 2 + 1 :] = 0
+    types = torch.zeros_like(ids)
+    types[:, sequence // 2 :] = 1
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}

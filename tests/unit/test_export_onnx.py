@@ -10,9 +10,7 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
-import torch
 from transformers import (
-    BertConfig,
     BertForSequenceClassification,
     BertForTokenClassification,
     BertTokenizer,
@@ -24,7 +22,7 @@ from cotune.cli.main import app
 from cotune.export.onnx import OnnxLogits, export_onnx, parity, quantize_int8
 from cotune.recipes.finetune import finetune
 from cotune.uses.export import export_artifact
-from tests.unit.helpers import CLS, NER, tiny_config
+from tests.unit.helpers import CLS, NER, random_batch, tiny_classifier, tiny_config, word_tokenizer
 
 INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
 HEADS = [BertForTokenClassification, BertForSequenceClassification]
@@ -34,39 +32,7 @@ SHAPES = [(1, 2), (4, 9), (3, 64)]
 
 @pytest.fixture(scope="module")
 def tokenizer() -> BertTokenizer:
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"word{i}" for i in range(95)]
-    return BertTokenizer(vocab={t: i for i, t in enumerate(vocab)})
-
-
-def tiny_classifier(head: type[PreTrainedModel], num_labels: int = 5) -> PreTrainedModel:
-    """Random tiny BERT with every weight perturbed: default init has zero biases, which would
-    let a dropped bias or a wrong input go unnoticed."""
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=100,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    config.num_labels = num_labels
-    model = head(config).eval()
-    with torch.no_grad():
-        for param in model.parameters():
-            param.add_(0.1 * torch.randn_like(param))
-    return model
-
-
-def random_batch(batch: int, sequence: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Token ids, a padded tail on the first row, and both token types."""
-    generator = torch.Generator().manual_seed(seed)
-    ids = torch.randint(5, 100, (batch, sequence), generator=generator)
-    mask = torch.ones_like(ids)
-    mask[0, sequence // 2 + 1 :] = 0
-    types = torch.zeros_like(ids)
-    types[:, sequence // 2 :] = 1
-    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+    return word_tokenizer()
 
 
 def expected_shape(model: PreTrainedModel, batch: int, sequence: int) -> tuple[int, ...]:
