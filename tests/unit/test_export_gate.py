@@ -107,15 +107,40 @@ def fp32_weight_matmuls(graph: Path) -> int:
     return sum(1 for n in proto.graph.node if n.op_type == "MatMul" and n.input[1] in weights)
 
 
+def smooth_muls(graph: Path) -> int:
+    """The per-channel smoothing multiplies export/smooth.py put before int8 MatMuls."""
+    return sum(1 for n in onnx.load(str(graph)).graph.node if n.name.endswith("/Smooth"))
+
+
 def test_int8_keeps_the_fastest_graph_that_passes(trained: dict[str, Path], tmp_path: Path) -> None:
     folder = fresh_copy(trained["cls"], tmp_path)
     report = export_artifact(folder, quantize="int8", max_drop=100.0)
-    # the first rung, every Linear int8, passes a 100-point gate: nothing else is tried
-    assert [t["fp32_layers"] for t in report.int8_tried] == [[]]
+    # the first rung, every Linear int8 unsmoothed, passes a 100-point gate: nothing else is tried
+    assert [(t["fp32_layers"], t["smoothed"]) for t in report.int8_tried] == [([], False)]
     assert report.int8_tried[0]["kept"] and report.int8_tried[0]["passed"]
     assert fp32_weight_matmuls(onnx_file(folder, int8=True)) == 0
     assert fp32_weight_matmuls(onnx_file(folder, int8=False)) > 0
     assert "int8 encoder layers kept in fp32: none" in (folder / "README.md").read_text()
+    assert smooth_muls(onnx_file(folder, int8=True)) == 0
+    assert "smoothed per channel (SmoothQuant): no" in (folder / "README.md").read_text()
+
+
+def test_smoothing_can_be_turned_off_and_bad_alpha_is_named(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = fresh_copy(trained["cls"], tmp_path)
+    # without smoothing the ladder is every Linear int8, then layer 0 in fp32
+    report = export_artifact(folder, quantize="int8", max_drop=-100.0, force=True, smooth_alpha=0)
+    rungs = [(t["fp32_layers"], t["smoothed"]) for t in report.int8_tried]
+    assert rungs == [([], False), ([0], False)]
+    assert report.smooth_alpha is None and smooth_muls(onnx_file(folder, int8=True)) == 0
+    assert ArtifactMeta.read(folder).extra["export"]["int8_smooth_alpha"] is None
+
+    before = onnx_file(folder, int8=True).read_bytes()
+    args = ["export", str(folder), "--quantize", "int8", "--smooth-alpha", "1.5"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "--smooth-alpha 1.5 is outside [0, 1]" in result.output
+    assert onnx_file(folder, int8=True).read_bytes() == before
 
 
 def test_int8_tries_each_rung_and_force_keeps_the_smallest_drop(
@@ -125,18 +150,20 @@ def test_int8_tries_each_rung_and_force_keeps_the_smallest_drop(
     # a gate nothing can pass: every rung is tried and named in the refusal
     with pytest.raises(ArtifactError) as refused:
         export_artifact(folder, quantize="int8", max_drop=-100.0)
-    assert "fp32 layers [] dropped" in str(refused.value)
-    assert "fp32 layers [0] dropped" in str(refused.value)
+    for rung in ("[] dropped", "[], smoothed, dropped", "[0], smoothed, dropped"):
+        assert f"fp32 layers {rung}" in str(refused.value)
     assert not (folder / "onnx" / "model.int8.onnx").exists()
 
     report = export_artifact(folder, quantize="int8", max_drop=-100.0, force=True)
     tried = report.int8_tried
-    assert [t["fp32_layers"] for t in tried] == [[], [0]] and report.forced
+    rungs = [(t["fp32_layers"], t["smoothed"]) for t in tried]
+    assert rungs == [([], False), ([], True), ([0], True)] and report.forced
     kept = [t for t in tried if t["kept"]]
     assert len(kept) == 1 and kept[0]["drop_points"] == min(t["drop_points"] for t in tried)
     assert report.gates[1].drop_points == kept[0]["drop_points"]
     # the graph on disk is the kept rung: layer 0's MatMuls in fp32 exactly when it says so
-    on_disk = fp32_weight_matmuls(onnx_file(folder, int8=True))
-    assert (on_disk > 0) == (kept[0]["fp32_layers"] == [0])
+    on_disk = onnx_file(folder, int8=True)
+    assert (fp32_weight_matmuls(on_disk) > 0) == (kept[0]["fp32_layers"] == [0])
+    assert (smooth_muls(on_disk) > 0) == kept[0]["smoothed"]
     recorded = ArtifactMeta.read(folder).extra["export"]["int8_tried"]
     assert [t["kept"] for t in recorded] == [t["kept"] for t in tried]

@@ -15,7 +15,7 @@ from typing import Any
 
 from cotune.artifact import Predictor
 from cotune.config.schema import DataConfig
-from cotune.data.examples import Example
+from cotune.data.examples import Example, Splits
 from cotune.data.load import load_splits
 from cotune.errors import ArtifactError
 from cotune.export.runtime import OnnxTaskModel
@@ -50,9 +50,15 @@ class GateResult:
         )
 
 
-def dev_examples(predictor: Predictor) -> list[Example]:
-    """The artifact's dev split, rebuilt from its recorded data config and split seed."""
+def artifact_splits(predictor: Predictor) -> Splits:
+    """The artifact's splits, rebuilt from its recorded data config and split seed."""
     splits, _ = load_splits(DataConfig(**predictor.meta.config["data"]))
+    return splits
+
+
+def dev_examples(predictor: Predictor, splits: Splits | None = None) -> list[Example]:
+    """The artifact's dev split (from `splits` if given, else rebuilt)."""
+    splits = artifact_splits(predictor) if splits is None else splits
     if not splits.dev:
         raise ArtifactError(
             f"{predictor.folder} was trained without a dev split: the export gate has nothing "

@@ -5,11 +5,15 @@
    split and refused if it drops more than `max_drop` points below the recorded dev figure.
 
 int8 tries the graphs of `INT8_LADDER` in order, fastest first, and keeps the first that passes
-the gate. Which encoder layer has to stay in fp32 depends on the trained weights and on the CPU's
-int8 kernels (docs/benchmarks.md, sections 7b and 7d): the same recipe lost 2.1 F1 all-int8 and
-nothing with layer 0 in fp32 on one machine, while on another the rt-polarity recipe lost 1.5
-points with layer 0 in fp32 and nothing all-int8. Every try is recorded (`int8_tried`); as the
-choice is made on the dev split, the test split is the unbiased figure for the graph kept.
+the gate: every Linear int8; then the same with the Linear inputs smoothed per channel
+(export/smooth.py, SmoothQuant: 3-4x less int8 error, about 10% slower for its Mul nodes);
+then the first encoder layer in fp32, the rest smoothed. How much int8 costs depends on the
+trained weights and on the CPU's int8 kernels (docs/benchmarks.md, sections 7b, 7d and 7e): the
+same recipe lost 2.1 F1 all-int8 on a VNNI CPU and nothing once smoothed, while on the AVX2 CPU
+it lost 0.2 all-int8. Smoothing is calibrated on a seeded sample of the train split, so the dev
+split stays the gate's alone; `smooth_alpha=0` leaves the smoothed rungs out. Every try is
+recorded (`int8_tried`); as the choice is made on the dev split, the test split is the unbiased
+figure for the graph kept.
 
 Graphs are built in a staging folder and moved to ARTIFACT/onnx/ (the layout export/runtime.py
 reads) only once both checks pass, so a refused export leaves the artifact as it was. The result
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import onnx
 
 from cotune.artifact import load_artifact
@@ -37,6 +42,7 @@ from cotune.errors import ArtifactError
 from cotune.export.gate import (
     DEFAULT_MAX_DROP,
     GateResult,
+    artifact_splits,
     check,
     dev_examples,
     onnx_metrics,
@@ -50,12 +56,19 @@ from cotune.export.onnx import (
     quantize_int8,
 )
 from cotune.export.runtime import FP32_FILE, INT8_FILE, ONNX_DIR
+from cotune.export.smooth import DEFAULT_ALPHA, Smoothing, input_absmax
 
 PARITY_TOLERANCE = 1e-3  # max |logit difference| fp32 ONNX vs PyTorch
 PARITY_EXAMPLES = 8
-# encoder layers kept in fp32, tried in this order: every Linear int8 (fastest), then the first
-# layer's in fp32 (where the error of the measured failures entered)
-INT8_LADDER: tuple[tuple[int, ...], ...] = ((), DEFAULT_FP32_LAYERS)
+CALIBRATION_EXAMPLES = 256  # train sentences whose Linear inputs set the smoothing scales
+CALIBRATION_BATCH = 32
+
+# (encoder layers kept in fp32, inputs smoothed), tried in this order, fastest first
+INT8_LADDER: tuple[tuple[tuple[int, ...], bool], ...] = (
+    ((), False),
+    ((), True),
+    (DEFAULT_FP32_LAYERS, True),
+)
 
 
 @dataclass
@@ -67,6 +80,7 @@ class ExportReport:
     gates: list[GateResult] = field(default_factory=list)
     forced: bool = False
     int8_tried: list[dict[str, Any]] = field(default_factory=list)
+    smooth_alpha: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +89,7 @@ class ExportReport:
             "gate": [g.to_dict() for g in self.gates],
             "forced": self.forced,
             "int8_tried": self.int8_tried,
+            "int8_smooth_alpha": self.smooth_alpha,
         }
 
 
@@ -87,6 +102,7 @@ def export_artifact(
     force: bool = False,
     opset: int = 17,
     batch_size: int = 64,
+    smooth_alpha: float = DEFAULT_ALPHA,
 ) -> ExportReport:
     """Export, check parity and quality, then write ARTIFACT/onnx/ (see module docstring)."""
     if fmt != "onnx":
@@ -96,7 +112,8 @@ def export_artifact(
     metrics_path = folder / "metrics.json"
     metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.exists() else {}
     name, reference = reference_metric(predictor, metrics)
-    examples = dev_examples(predictor)
+    splits = artifact_splits(predictor)
+    examples = dev_examples(predictor, splits)
     if reference is None:  # an artifact without a recorded dev figure: measure PyTorch now
         reference = float(predictor.evaluate(examples, batch_size)[name])
 
@@ -123,15 +140,23 @@ def export_artifact(
         diff8: float | None = None
         tried: list[dict[str, Any]] = []
         if quantize == "int8":
+
+            def calibrate() -> Smoothing:
+                return calibrate_smoothing(predictor, fp32, list(splits.train), smooth_alpha)
+
+            smoothable = smooth_alpha > 0 and len(splits.train) > 0
             graphs["int8"] = stage / INT8_FILE
-            int8_gate, tried = _int8_within_gate(fp32, graphs["int8"], gate)
+            int8_gate, tried = _int8_within_gate(
+                fp32, graphs["int8"], gate, calibrate if smoothable else None
+            )
             gates.append(int8_gate)
             diff8 = parity(predictor.model, graphs["int8"], probe)
         failed = [g for g in gates if not g.passed]
         if failed and not force:
             tries = (
                 "".join(
-                    f"; int8 with fp32 layers {t['fp32_layers']} dropped {t['drop_points']:.2f}"
+                    f"; int8 with fp32 layers {t['fp32_layers']}"
+                    f"{', smoothed,' if t['smoothed'] else ''} dropped {t['drop_points']:.2f}"
                     for t in tried
                 )
                 if len(tried) > 1
@@ -148,43 +173,80 @@ def export_artifact(
             (folder / ONNX_DIR / INT8_FILE).unlink(missing_ok=True)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    report = ExportReport(folder, written, diff32, diff8, gates, bool(failed), tried)
+    alpha = smooth_alpha if any(t["smoothed"] for t in tried) else None
+    report = ExportReport(folder, written, diff32, diff8, gates, bool(failed), tried, alpha)
     _record(folder, predictor.meta, metrics, report)
     return report
 
 
+def calibrate_smoothing(
+    predictor: Any, fp32: Path, examples: list[Any], alpha: float = DEFAULT_ALPHA
+) -> Smoothing:
+    """Per-channel input maxima of `fp32`'s Linear layers over a seeded sample of `examples`
+    (the train split), encoded and padded as `task.predict` batches them."""
+    rng = np.random.default_rng(0)
+    take = min(CALIBRATION_EXAMPLES, len(examples))
+    sample = [examples[i] for i in sorted(rng.choice(len(examples), take, replace=False))]
+    task = predictor.task
+    features = task.encode(sample, with_labels=False)
+    batches = [
+        {
+            k: v.numpy()
+            for k, v in task.collate(features[i : i + CALIBRATION_BATCH]).items()
+            if k != "labels"
+        }
+        for i in range(0, len(features), CALIBRATION_BATCH)
+    ]
+    return Smoothing(input_absmax(onnx.load(str(fp32)), batches), alpha)
+
+
 def _int8_within_gate(
-    fp32: Path, out: Path, gate: Callable[[str, Path], GateResult]
+    fp32: Path,
+    out: Path,
+    gate: Callable[[str, Path], GateResult],
+    calibrate: Callable[[], Smoothing] | None = None,
 ) -> tuple[GateResult, list[dict[str, Any]]]:
     """Quantize `fp32` to `out` down INT8_LADDER until a graph passes `gate`; returns the kept
     graph's gate and a record of every try. If none passes, `out` is the graph with the smallest
-    drop (for --force). Graphs whose node names carry no layer index (dynamo exports) have one
-    int8 graph only."""
+    drop (for --force). `calibrate` is called once, when a smoothed rung is first reached;
+    without it the rungs are tried unsmoothed. A rung that repeats an earlier graph is skipped
+    (so is keeping a layer in fp32 in graphs whose node names carry no layer index, i.e. dynamo
+    exports)."""
     proto = onnx.load(str(fp32), load_external_data=False)
-    tries: list[tuple[tuple[int, ...], GateResult]] = []
-    seen: set[tuple[str, ...]] = set()
-    for layers in INT8_LADDER:
-        keep = tuple(fp32_layer_matmuls(proto, layers))
-        if keep in seen:
+    smoothing: Smoothing | None = None
+    tries: list[tuple[tuple[int, ...], Smoothing | None, GateResult]] = []
+    seen: set[tuple[tuple[str, ...], bool]] = set()
+    for layers, smoothed in INT8_LADDER:
+        smoothed = smoothed and calibrate is not None
+        rung = (tuple(fp32_layer_matmuls(proto, layers)), smoothed)
+        if rung in seen:
             continue
-        seen.add(keep)
-        quantize_int8(fp32, out, fp32_layers=layers)
-        tries.append((layers, gate("int8", out)))
-        if tries[-1][1].passed:
+        seen.add(rung)
+        if smoothed and smoothing is None and calibrate is not None:
+            smoothing = calibrate()
+        used = smoothing if smoothed else None
+        quantize_int8(fp32, out, fp32_layers=layers, smoothing=used)
+        tries.append((layers, used, gate("int8", out)))
+        if tries[-1][2].passed:
             break
     last = len(tries) - 1
     kept = (
         last
-        if tries[last][1].passed
-        else min(range(len(tries)), key=lambda i: tries[i][1].drop_points)
+        if tries[last][2].passed
+        else min(range(len(tries)), key=lambda i: tries[i][2].drop_points)
     )
     if kept != last:  # `out` holds the last try; write the kept one again
-        quantize_int8(fp32, out, fp32_layers=tries[kept][0])
+        quantize_int8(fp32, out, fp32_layers=tries[kept][0], smoothing=tries[kept][1])
     record = [
-        {"fp32_layers": list(layers), **result.to_dict(), "kept": i == kept}
-        for i, (layers, result) in enumerate(tries)
+        {
+            "fp32_layers": list(layers),
+            "smoothed": used is not None,
+            **result.to_dict(),
+            "kept": i == kept,
+        }
+        for i, (layers, used, result) in enumerate(tries)
     ]
-    return tries[kept][1], record
+    return tries[kept][2], record
 
 
 def _move(src: Path, dst: Path) -> Path:
@@ -215,6 +277,8 @@ def _card_section(report: ExportReport) -> str:
             f"- int8 encoder layers kept in fp32: {layers} "
             f"({len(report.int8_tried)} graph(s) tried, fastest first)"
         )
+        smoothed = f"yes, alpha {report.smooth_alpha:g}" if kept["smoothed"] else "no"
+        lines.append(f"- int8 Linear inputs smoothed per channel (SmoothQuant): {smoothed}")
     if report.forced:
         lines += [
             "",
