@@ -42,6 +42,17 @@ class CrashAt:
             raise Crash
 
 
+# a 2-layer, 32-wide BERT over word_tokenizer's 100 ids
+TINY_BERT: dict[str, Any] = dict(
+    vocab_size=100,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=64,
+    max_position_embeddings=64,
+)
+
+
 def word_tokenizer() -> BertTokenizer:
     """A word-level tokenizer over [PAD] [UNK] [CLS] [SEP] [MASK] word0..word94."""
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"word{i}" for i in range(95)]
@@ -52,14 +63,7 @@ def tiny_classifier(head: type[PreTrainedModel], num_labels: int = 5) -> PreTrai
     """Random tiny BERT with every weight perturbed: default init has zero biases, which would
     let a dropped bias or a wrong input go unnoticed."""
     torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=100,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
+    config = BertConfig(**TINY_BERT)
     config.num_labels = num_labels
     model = head(config).eval()
     with torch.no_grad():

@@ -27,15 +27,8 @@ from cotune.models.onnx_import import (
     max_abs_diff_vs_onnxruntime,
     save_imported_backbone,
 )
+from tests.unit.helpers import TINY_BERT
 
-TINY: dict[str, Any] = dict(
-    vocab_size=100,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    intermediate_size=64,
-    max_position_embeddings=64,
-)
 INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
 
 
@@ -63,7 +56,7 @@ def tiny_bert(perturb: bool = True, **overrides: Any) -> BertModel:
     """Random tiny BERT. `perturb` makes every bias and LayerNorm distinct, so a tensor placed in
     the wrong slot changes the output (default init has zero biases and unit LayerNorms)."""
     torch.manual_seed(0)
-    model = BertModel(BertConfig(**{**TINY, **overrides})).eval()
+    model = BertModel(BertConfig(**{**TINY_BERT, **overrides})).eval()
     if perturb:
         with torch.no_grad():
             for param in model.parameters():
@@ -124,7 +117,7 @@ def test_import_reproduces_weights_config_and_outputs(
     imported = import_bert_from_onnx(path)
 
     config = imported.config
-    for key in [*TINY, *overrides]:
+    for key in [*TINY_BERT, *overrides]:
         assert getattr(config, key) == getattr(original.config, key), key
     assert config.hidden_act == "gelu"
     assert not imported.training
