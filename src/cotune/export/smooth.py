@@ -143,7 +143,7 @@ def _smooth_group(
         scaled = (array * scale[:, None]).astype(array.dtype)
         name = node.input[1]
         if uses.get(name, 0) > 1:  # a weight shared with another node keeps its original
-            name = f"{name}/smoothed"
+            name = f"{name}/smoothed_for/{node.name or node.output[0]}"
             graph.initializer.append(numpy_helper.from_array(scaled, name))
         else:
             weights[name].CopyFrom(numpy_helper.from_array(scaled, name))
