@@ -35,7 +35,7 @@ import onnx
 
 from cotune.artifact import load_artifact
 from cotune.export.gate import dev_examples
-from cotune.export.runtime import onnx_file
+from cotune.export.runtime import numpy_batches, onnx_file
 from cotune.uses.export import export_artifact
 
 RESULTS = Path(__file__).parent / "results"
@@ -56,19 +56,11 @@ def weighted_matmuls(path: Path) -> set[str]:
 
 
 def batches(predictor: Any, examples: list[Any], size: int) -> list[dict[str, np.ndarray]]:
-    """The examples as `task.predict` feeds them: encoded by the task, sorted by length, collated
-    (padded) per batch."""
-    task = predictor.task
-    features = task.encode(examples, with_labels=False)
-    features.sort(key=len)
-    out = []
-    for i in range(0, len(features), size):
-        batch = {
-            k: v.numpy().astype(np.int64) for k, v in task.collate(features[i : i + size]).items()
-        }
-        # as OnnxLogits does: zeros where the task's collate gives no segment ids
+    """The examples as `task.predict` feeds them, with zero segment ids where the task's collate
+    gives none (as OnnxLogits feeds them)."""
+    out = numpy_batches(predictor.task, examples, size)
+    for batch in out:
         batch.setdefault("token_type_ids", np.zeros_like(batch["input_ids"]))
-        out.append(batch)
     return out
 
 

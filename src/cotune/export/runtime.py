@@ -14,7 +14,7 @@ Where the graphs live in an artifact folder (written by `cotune export`, uses/ex
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -78,6 +78,25 @@ class OnnxTaskModel:
         mask = attention_mask.cpu().numpy() if attention_mask is not None else np.ones_like(ids)
         types = token_type_ids.cpu().numpy() if token_type_ids is not None else None
         return OnnxOutput(torch.from_numpy(self.runner(ids, mask, types)))
+
+
+def numpy_batches(
+    task: Any, examples: Sequence[Any], size: int, *, by_length: bool = True
+) -> list[dict[str, np.ndarray]]:
+    """`examples` encoded by the task and padded per batch of `size`, as int64 arrays without
+    labels (graph calibration and profiling). `by_length` sorts them first, as `task.predict`
+    does; unsorted batches carry more padding, as a server's arrival-order batches do."""
+    features = task.encode(examples, with_labels=False)
+    if by_length:
+        features = sorted(features, key=len)
+    return [
+        {
+            k: v.numpy().astype(np.int64)
+            for k, v in task.collate(features[i : i + size]).items()
+            if k != "labels"
+        }
+        for i in range(0, len(features), size)
+    ]
 
 
 def load_onnx_predictor(
