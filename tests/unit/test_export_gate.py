@@ -17,7 +17,8 @@ from cotune.artifact import load_artifact
 from cotune.artifact.meta import ArtifactMeta
 from cotune.cli.main import app
 from cotune.errors import ArtifactError
-from cotune.export.gate import dev_examples
+from cotune.export.exact_int8 import exact_int8, int8_kernels_saturate
+from cotune.export.gate import dev_examples, onnx_metrics
 from cotune.export.runtime import load_onnx_predictor, onnx_file
 from cotune.recipes.finetune import finetune
 from cotune.uses.export import export_artifact
@@ -167,3 +168,59 @@ def test_int8_tries_each_rung_and_force_keeps_the_smallest_drop(
     assert (smooth_muls(on_disk) > 0) == kept[0]["smoothed"]
     recorded = ArtifactMeta.read(folder).extra["export"]["int8_tried"]
     assert [t["kept"] for t in recorded] == [t["kept"] for t in tried]
+
+
+def test_exact_kernels_gate_the_exact_graph_and_write_the_quantized_one(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = fresh_copy(trained["ner"], tmp_path)
+    result = CliRunner().invoke(
+        app,
+        [
+            "export",
+            str(folder),
+            "--quantize",
+            "int8",
+            "--max-drop",
+            "100",
+            "--int8-kernels",
+            "exact",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "int8 kernels saturate" not in result.output  # the note is for --int8-kernels cpu
+    record = ArtifactMeta.read(folder).extra["export"]
+    assert record["int8_gate_kernels"] == "exact"
+    written = onnx.load(str(onnx_file(folder, int8=True)))
+    ops = {n.op_type for n in written.graph.node}
+    assert "MatMulInteger" in ops and not any(
+        "/exact" in o for n in written.graph.node for o in n.output
+    )
+    # the gate's figure is the exact rewrite's of the graph written
+    exact = tmp_path / "exact.onnx"
+    onnx.save(exact_int8(written), str(exact))
+    predictor = load_artifact(folder)
+    metric = record["gate"][1]["metric"]
+    want = onnx_metrics(predictor, exact, dev_examples(predictor))[metric]
+    assert record["gate"][1]["exported"] == pytest.approx(want)
+    assert "int8 gated with: exact int8 products" in (folder / "README.md").read_text()
+
+
+def test_cpu_kernels_gate_notes_saturation_and_bad_kernels_are_named(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = fresh_copy(trained["cls"], tmp_path)
+    result = CliRunner().invoke(
+        app, ["export", str(folder), "--quantize", "int8", "--max-drop", "100"]
+    )
+    assert result.exit_code == 0, result.output
+    assert ("int8 kernels saturate" in result.output) is int8_kernels_saturate()
+    assert ArtifactMeta.read(folder).extra["export"]["int8_gate_kernels"] == "cpu"
+    assert "int8 gated with: the exporting CPU's" in (folder / "README.md").read_text()
+
+    before = onnx_file(folder, int8=True).read_bytes()
+    bad = CliRunner().invoke(
+        app, ["export", str(folder), "--quantize", "int8", "--int8-kernels", "vnni"]
+    )
+    assert bad.exit_code == 2 and "unknown --int8-kernels 'vnni'" in bad.output
+    assert onnx_file(folder, int8=True).read_bytes() == before

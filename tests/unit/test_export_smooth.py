@@ -12,10 +12,10 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from transformers import BertForSequenceClassification, BertForTokenClassification, BertTokenizer
 
+from cotune.export.exact_int8 import exact_int8
 from cotune.export.onnx import OnnxLogits, export_onnx, quantize_int8
 from cotune.export.smooth import Smoothing, input_absmax, smooth, weighted_matmuls
 from tests.unit.helpers import random_batch, tiny_classifier, word_tokenizer
-from tests.unit.int8_reference import exact_int8
 
 HEADS = [BertForTokenClassification, BertForSequenceClassification]
 
@@ -74,7 +74,7 @@ def test_smoothing_is_exact_in_fp32(head: type, tokenizer: BertTokenizer, tmp_pa
 def test_smoothing_cuts_the_int8_error_of_outlier_channels(
     tokenizer: BertTokenizer, tmp_path: Path
 ) -> None:
-    """Judged with exact int8 products (int8_reference.py), as a VNNI CPU computes them: on an
+    """Judged with exact int8 products (export/exact_int8.py), as a VNNI CPU computes them: on an
     AVX2 CPU the kernels' 16-bit saturation adds an error of its own to both graphs."""
     fp32 = export_onnx(outlier_classifier(HEADS[0]), tokenizer, tmp_path / "model.onnx")
     smoothing = Smoothing(input_absmax(onnx.load(str(fp32)), feeds()), 0.8)
@@ -84,7 +84,8 @@ def test_smoothing_cuts_the_int8_error_of_outlier_channels(
     want = logits(fp32, held_out)
 
     def error(graph: Path) -> float:
-        exact = exact_int8(graph, graph.with_suffix(".exact.onnx"))
+        exact = graph.with_suffix(".exact.onnx")
+        onnx.save(exact_int8(onnx.load(str(graph))), str(exact))
         return float(np.mean((logits(exact, held_out) - want) ** 2))
 
     assert error(smoothed) < 0.5 * error(plain), (error(smoothed), error(plain))

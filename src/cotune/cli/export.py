@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import typer
 
@@ -18,12 +19,15 @@ layer int8; the same with each Linear input smoothed per channel (SmoothQuant, c
 256 train sentences: exact in fp32, 3-4x less int8 error, about 10% slower); the first encoder
 layer kept in fp32, the rest smoothed. It writes the first graph that passes the gate (what
 passes depends on the weights and the CPU: docs/benchmarks.md, sections 7b, 7d, 7e); every try
-is printed and recorded. The gate runs this CPU's int8 kernels: export on the kind of CPU that
-will serve the graph.
+is printed and recorded. The gate runs this CPU's int8 kernels (--int8-kernels cpu). An x86 CPU
+without VNNI (AVX2) saturates some int8 products that VNNI, AMX and Arm dot-product CPUs compute
+exactly, so a graph can pass on one and fail on the other: for such a server, export with
+--int8-kernels exact, which gates with exact int8 products on any CPU.
 \b
   cotune export runs/wnut16-full --format onnx
   cotune export runs/wnut16-full --format onnx --quantize int8 --max-drop 0.5
   cotune export runs/wnut16-full --format onnx --quantize int8 --smooth-alpha 0
+  cotune export runs/wnut16-full --format onnx --quantize int8 --int8-kernels exact
 """
 
 
@@ -40,8 +44,14 @@ def export(
         "--smooth-alpha",
         help="int8: SmoothQuant strength for the smoothed rungs; 0 leaves smoothing out.",
     ),
+    int8_kernels: str = typer.Option(
+        "cpu",
+        "--int8-kernels",
+        help="int8: the products the gate runs, this CPU's kernels (cpu) or exact ones (exact).",
+    ),
 ) -> None:
     from cotune.errors import ConfigError
+    from cotune.export.exact_int8 import INT8_KERNELS, Int8Kernels, int8_kernels_saturate
     from cotune.uses.export import export_artifact
 
     if fmt != "onnx":
@@ -53,6 +63,11 @@ def export(
             f"--smooth-alpha {smooth_alpha:g} is outside [0, 1]",
             fix="use a value in (0, 1] (0.8 is the measured default), or 0 to turn smoothing off",
         )
+    if int8_kernels not in INT8_KERNELS:
+        raise ConfigError(
+            f"unknown --int8-kernels {int8_kernels!r}",
+            fix="use --int8-kernels cpu (this CPU's kernels) or exact (as a VNNI CPU computes)",
+        )
     report = export_artifact(
         artifact,
         quantize="int8" if quantize else None,
@@ -60,9 +75,16 @@ def export(
         force=force,
         opset=opset,
         smooth_alpha=smooth_alpha,
+        int8_kernels=cast(Int8Kernels, int8_kernels),
     )
     print_json(report.to_dict())
     for g in report.gates:
         if not g.passed:
             console.print(f"[yellow]warning (forced):[/] {g.message()}")
+    if quantize and int8_kernels == "cpu" and int8_kernels_saturate():
+        console.print(
+            "note: this CPU's int8 kernels saturate some products (no VNNI), and the gate ran "
+            "them; for a server with VNNI, AMX or Arm dot-product instructions, check with "
+            "--int8-kernels exact"
+        )
     console.print(f"written: {', '.join(str(f) for f in report.files)}")

@@ -15,6 +15,11 @@ split stays the gate's alone; `smooth_alpha=0` leaves the smoothed rungs out. Ev
 recorded (`int8_tried`); as the choice is made on the dev split, the test split is the unbiased
 figure for the graph kept.
 
+The int8 gate runs this CPU's int8 kernels by default. Those of an x86 CPU without VNNI
+saturate where VNNI ones do not (export/exact_int8.py), so the same graph can pass on one and
+fail on the other; `int8_kernels="exact"` gates with exact int8 products instead, as a VNNI,
+AMX or Arm dot-product CPU computes them, and gives the same verdict on every CPU.
+
 Graphs are built in a staging folder and moved to ARTIFACT/onnx/ (the layout export/runtime.py
 reads) only once both checks pass, so a refused export leaves the artifact as it was. The result
 is recorded in cotune.json (`extra.export`), metrics.json (`export`) and the model card.
@@ -39,6 +44,7 @@ from cotune.artifact import load_artifact
 from cotune.artifact.card import model_card
 from cotune.data.cache import atomic_write_text
 from cotune.errors import ArtifactError
+from cotune.export.exact_int8 import Int8Kernels, exact_int8
 from cotune.export.gate import (
     DEFAULT_MAX_DROP,
     GateResult,
@@ -81,6 +87,7 @@ class ExportReport:
     forced: bool = False
     int8_tried: list[dict[str, Any]] = field(default_factory=list)
     smooth_alpha: float | None = None
+    int8_kernels: Int8Kernels | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +97,7 @@ class ExportReport:
             "forced": self.forced,
             "int8_tried": self.int8_tried,
             "int8_smooth_alpha": self.smooth_alpha,
+            "int8_gate_kernels": self.int8_kernels,
         }
 
 
@@ -103,8 +111,13 @@ def export_artifact(
     opset: int = 17,
     batch_size: int = 64,
     smooth_alpha: float = DEFAULT_ALPHA,
+    int8_kernels: Int8Kernels = "cpu",
 ) -> ExportReport:
-    """Export, check parity and quality, then write ARTIFACT/onnx/ (see module docstring)."""
+    """Export, check parity and quality, then write ARTIFACT/onnx/ (see module docstring).
+
+    `int8_kernels`: the int8 products the gate runs, this CPU's onnxruntime kernels ("cpu") or
+    exact ones ("exact", export/exact_int8.py), as CPUs with int8 dot-product instructions
+    compute them, for a graph exported on an AVX2 machine and served on a VNNI one."""
     if fmt != "onnx":
         raise ArtifactError(f"unknown export format {fmt!r}", fix="use --format onnx")
     folder = Path(folder)
@@ -132,6 +145,8 @@ def export_artifact(
             )
 
         def gate(graph: str, path: Path) -> GateResult:
+            if graph == "int8" and int8_kernels == "exact":
+                path = _exact_copy(path)
             exported = float(onnx_metrics(predictor, path, examples, batch_size)[name])
             return check(graph, name, reference, exported, max_drop)
 
@@ -174,7 +189,10 @@ def export_artifact(
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     alpha = smooth_alpha if any(t["smoothed"] for t in tried) else None
-    report = ExportReport(folder, written, diff32, diff8, gates, bool(failed), tried, alpha)
+    kernels = int8_kernels if quantize == "int8" else None
+    report = ExportReport(
+        folder, written, diff32, diff8, gates, bool(failed), tried, alpha, kernels
+    )
     _record(folder, predictor.meta, metrics, report)
     return report
 
@@ -243,9 +261,23 @@ def _int8_within_gate(
     return tries[kept][2], record
 
 
+def _exact_copy(graph: Path) -> Path:
+    """`graph` with exact int8 products, beside it (in the staging folder, never written out)."""
+    exact = graph.with_name(f"{graph.stem}.exact.onnx")
+    onnx.save(exact_int8(onnx.load(str(graph))), str(exact))
+    return exact
+
+
 def _move(src: Path, dst: Path) -> Path:
     os.replace(src, dst)
     return dst
+
+
+_KERNELS_CARD = {
+    "cpu": "the exporting CPU's onnxruntime int8 kernels",
+    "exact": "exact int8 products (as CPUs with VNNI, AMX or Arm dot-product instructions "
+    "compute them)",
+}
 
 
 def _record(folder: Path, meta: Any, metrics: dict[str, Any], report: ExportReport) -> None:
@@ -273,6 +305,7 @@ def _card_section(report: ExportReport) -> str:
         )
         smoothed = f"yes, alpha {report.smooth_alpha:g}" if kept["smoothed"] else "no"
         lines.append(f"- int8 Linear inputs smoothed per channel (SmoothQuant): {smoothed}")
+        lines.append(f"- int8 gated with: {_KERNELS_CARD[report.int8_kernels or 'cpu']}")
     if report.forced:
         lines += [
             "",
