@@ -59,7 +59,7 @@ def exact_int8(proto: onnx.ModelProto) -> onnx.ModelProto:
                 )
                 as_float = f"{as_float}_c"
             operands.append(as_float)
-        # MatMulInteger's output is int32; consumers (a Cast to float) take a float as well
+        # back to MatMulInteger's int32, the type its consumers (a Cast to float) were given
         nodes.append(helper.make_node("MatMul", operands, [f"{prefix}/exact"]))
         nodes.append(
             helper.make_node("Cast", [f"{prefix}/exact"], [node.output[0]], to=TensorProto.INT32)
