@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +42,9 @@ from cotune.export.onnx import OnnxLogits, encoder_layer_of, quantize_int8
 from cotune.export.runtime import numpy_batches, onnx_file
 from cotune.export.smooth import DEFAULT_ALPHA, Smoothing, smooth, weighted_matmuls
 from cotune.uses.export import calibrate_smoothing, export_artifact
+
+sys.path.insert(0, str(Path(__file__).parent))
+from machine import machine
 
 RESULTS = Path(__file__).parent / "results"
 BATCH = 32
@@ -154,10 +158,9 @@ def main() -> None:
         ap.error(f"unknown --scopes {', '.join(unknown)}: use some of {', '.join(SCOPES)}")
     alphas = [float(a) for a in args.alphas.split(",")]
     rows = [r for a in args.artifacts for r in measure(a, alphas, scopes)]
-    saturate = int8_kernels_saturate()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"cpu_kernels_saturate": saturate, "rows": rows}, indent=1))
-    print(f"this CPU's int8 kernels saturate: {saturate}")
+    args.out.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
+    print(f"this CPU's int8 kernels saturate: {int8_kernels_saturate()}")
     print(table(rows))
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -37,6 +38,9 @@ from cotune.artifact import load_artifact
 from cotune.export.gate import dev_examples
 from cotune.export.runtime import numpy_batches, onnx_file
 from cotune.uses.export import export_artifact
+
+sys.path.insert(0, str(Path(__file__).parent))
+from machine import machine
 
 RESULTS = Path(__file__).parent / "results"
 # after ONNX Runtime's load-time fusions; FusedMatMul is attention's scaled Q.K^T (no weight)
@@ -140,6 +144,7 @@ def measure(folder: Path, batch: int, limit: int | None, repeat: int) -> dict[st
         "int8_vs_fp32_onnx": round(fp32_total / int8_total, 2),
         "int8_kernel_vs_fp32_kernel": round(replaced / int8_products, 2) if int8_products else None,
         "bound_vs_fp32_onnx": round(fp32_total / rest, 2) if rest else None,
+        "machine": machine(),
     }
 
 

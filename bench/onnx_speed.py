@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,9 @@ from cotune.data.examples import Example, TextExample, TokenExample
 from cotune.export.gate import dev_examples
 from cotune.export.runtime import load_onnx_predictor, onnx_file
 from cotune.uses.export import export_artifact
+
+sys.path.insert(0, str(Path(__file__).parent))
+from machine import machine
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -77,7 +81,13 @@ def measure(folder: Path, limit: int | None, repeat: int) -> dict[str, Any]:
     for r in rows:
         r["speedup_b32"] = round(r["words_per_s_b32"] / base["words_per_s_b32"], 2)
         r["drop_points"] = round(100 * (base[metric] - r[metric]), 2)
-    return {"artifact": str(folder), "metric": metric, "examples": len(examples), "rows": rows}
+    return {
+        "artifact": str(folder),
+        "metric": metric,
+        "examples": len(examples),
+        "rows": rows,
+        "machine": machine(),
+    }
 
 
 def markdown(result: dict[str, Any]) -> str:
