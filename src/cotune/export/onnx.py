@@ -232,7 +232,8 @@ def quantize_int8(
     -0.09 / 2.47x and -0.50 / 1.94x; the FFN output layers fp32 (the usual suspect) -0.70 /
     1.39x and 0.50 / 1.40x; last layer fp32 2.10 / 2.32x and 1.50 / 1.83x. The error comes in
     at the first layer and the rest of the network carries it; keeping 6 of 37 MatMuls in fp32
-    costs little speed. On this AVX2 CPU int8 is no faster than fp32 either way (no VNNI).
+    costs little speed. On the AVX2 CPU of those sessions int8 was no faster than fp32 (a Zen 3
+    AVX2 CPU later ran it 1.5-1.8x PyTorch: docs/benchmarks.md, section 7g).
     The same recipes trained and quantized on the AVX2 CPU showed the other order
     (bench/results/int8_variants_avx2.json): rt-polarity lost 1.50 with the first layer in fp32
     and nothing all-int8. So `cotune export` does not rely on this default: it tries all-int8
