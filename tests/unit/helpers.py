@@ -81,3 +81,9 @@ def random_batch(batch: int, sequence: int, seed: int = 0) -> dict[str, torch.Te
     types = torch.zeros_like(ids)
     types[:, sequence // 2 :] = 1
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+
+def flat(output: str) -> str:
+    """CLI output on one line: Rich wraps messages at the console width, which moves with the
+    length of the paths they name (tmp folders differ between machines)."""
+    return " ".join(output.split())

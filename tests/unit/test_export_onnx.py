@@ -22,7 +22,15 @@ from cotune.cli.main import app
 from cotune.export.onnx import OnnxLogits, export_onnx, parity, quantize_int8
 from cotune.recipes.finetune import finetune
 from cotune.uses.export import export_artifact
-from tests.unit.helpers import CLS, NER, random_batch, tiny_classifier, tiny_config, word_tokenizer
+from tests.unit.helpers import (
+    CLS,
+    NER,
+    flat,
+    random_batch,
+    tiny_classifier,
+    tiny_config,
+    word_tokenizer,
+)
 
 INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
 HEADS = [BertForTokenClassification, BertForSequenceClassification]
@@ -260,6 +268,6 @@ def test_onnx_option_errors_name_the_fix(exported: dict[str, Path], tmp_path: Pa
         (["evaluate", str(exported["ner"]), "--onnx", "fp16"], ["'fp16'", "--onnx int8"]),
     ):
         res = CliRunner().invoke(app, args)
-        message = " ".join(res.output.split())
+        message = flat(res.output)
         assert res.exit_code == 2 and "Traceback" not in message, res.output
         assert all(w in message for w in wanted), message

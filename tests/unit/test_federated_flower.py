@@ -29,6 +29,7 @@ from cotune.federated import messages as wire
 from cotune.federated.flower_server import _read_replies
 from cotune.federated.local import LocalParty
 from cotune.federated.privacy import epsilon_spent
+from tests.unit.helpers import flat
 
 from .federated_helpers import fed_config, sentiment
 
@@ -221,11 +222,11 @@ def test_cli_refuses_plain_text_unless_asked_and_names_missing_data(
     assert res.exit_code == 2 and "--root-certificates" in res.output
     missing = tmp_path / "x.conll"
     res = runner.invoke(app, ["federate", "client", "--data", str(missing), "--insecure"])
-    assert res.exit_code == 2 and "no such data file" in " ".join(res.output.split())
+    assert res.exit_code == 2 and "no such data file" in flat(res.output)
     bad = tmp_path / "mine.conll"
     bad.write_text("Paris\tB-LOC\nis\tO\nnice\n")  # line 3 lost its tag
     res = runner.invoke(app, ["federate", "client", "--data", str(bad), "--insecure"])
-    out = " ".join(res.output.split())
+    out = flat(res.output)
     assert res.exit_code == 2 and f"{bad}:3" in out and "a token and a tag" in out
     assert not (tmp_path / ".cotune-federate").exists()  # refused before any SuperNode started
     res = runner.invoke(app, ["federate", "simulate", str(config), "--federation.rouds", "2"])

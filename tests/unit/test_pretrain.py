@@ -20,6 +20,7 @@ from cotune.pretrain.masking import MlmCollator, encode_texts
 from cotune.pretrain.recipe import pretrain
 from cotune.pretrain.texts import load_texts, texts_of_examples
 from cotune.tasks.base import IGNORE
+from tests.unit.helpers import flat
 
 from .helpers import NER, Crash, CrashAt, tiny_config
 
@@ -258,7 +259,7 @@ def test_cli_pretrain(tiny_backbone: Path, tmp_path: Path, en_file: Path) -> Non
     assert result.exit_code == 0, result.output
     assert "held-out masked LM" in result.output
     again = CliRunner().invoke(app, args)
-    assert again.exit_code == 2 and "already holds a run" in again.output
+    assert again.exit_code == 2 and "already holds a run" in flat(again.output)
 
 
 def test_pretraining_is_tracked_like_a_fine_tune(

@@ -29,6 +29,7 @@ from cotune.serving import PredictorBackend, ServeSettings, create_app, load_mod
 from cotune.serving.backends import Backend
 from cotune.serving.batcher import InferenceFailed, MicroBatcher
 from cotune.uses.predict import as_dict
+from tests.unit.helpers import flat
 
 from .helpers import tiny_config
 
@@ -522,7 +523,7 @@ def test_cli_rejects_bad_settings() -> None:
     runner = CliRunner()
     assert "--max-wait-ms" in runner.invoke(cli, ["serve", "--help"]).output
     res = runner.invoke(cli, ["serve", "x", "--max-batch", "0"])
-    assert res.exit_code == 2 and "--max-batch" in " ".join(res.output.split())
+    assert res.exit_code == 2 and "--max-batch" in flat(res.output)
 
 
 def test_offline_predict_takes_input_option(ner_dir: Path, tmp_path: Path) -> None:
@@ -537,6 +538,6 @@ def test_offline_predict_takes_input_option(ner_dir: Path, tmp_path: Path) -> No
         p["entities"] for p in load_models([str(ner_dir)])[ner_dir.name].predict_texts(TEXTS)
     ]
     both = runner.invoke(cli, ["predict", str(ner_dir), "text", "--input", str(rows)])
-    assert both.exit_code == 2 and "one input" in " ".join(both.output.split())
+    assert both.exit_code == 2 and "one input" in flat(both.output)
     missing = runner.invoke(cli, ["predict", str(ner_dir), "--input", str(tmp_path / "no.jsonl")])
-    assert missing.exit_code == 2 and "not a file" in " ".join(missing.output.split())
+    assert missing.exit_code == 2 and "not a file" in flat(missing.output)
