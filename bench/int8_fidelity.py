@@ -36,7 +36,7 @@ import numpy as np
 import onnx
 
 from cotune.artifact import load_artifact
-from cotune.export.exact_int8 import exact_int8, int8_kernels_saturate
+from cotune.export.exact_int8 import int8_kernels_saturate
 from cotune.export.gate import artifact_splits, dev_examples
 from cotune.export.onnx import OnnxLogits, encoder_layer_of, quantize_int8
 from cotune.export.runtime import numpy_batches, onnx_file
@@ -57,8 +57,10 @@ SCOPES: dict[str, Callable[[str], bool]] = {
 }
 
 
-def logits(graph: Path, batches: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
-    run = OnnxLogits(graph)
+def logits(
+    graph: Path, batches: list[dict[str, np.ndarray]], exact: bool = False
+) -> list[np.ndarray]:
+    run = OnnxLogits(graph, exact_int8=exact)
     return [run(b["input_ids"], b["attention_mask"], b.get("token_type_ids")) for b in batches]
 
 
@@ -109,16 +111,15 @@ def measure(folder: Path, alphas: list[float], scopes: list[str]) -> list[dict[s
         for alpha, scope in variants:
             smoothing = None if alpha is None else dataclasses.replace(calibrated, alpha=alpha)
             graph, muls = variant_graph(fp32, Path(tmp) / "int8.onnx", smoothing, scope)
-            exact = Path(tmp) / "int8.exact.onnx"
-            onnx.save(exact_int8(onnx.load(str(graph))), str(exact))
             row: dict[str, Any] = {
                 "artifact": folder.name,
                 "alpha": alpha,
                 "scope": scope,
                 "smooth_muls": muls,
             }
-            for kernels, path in (("exact", exact), ("cpu", graph)):
-                for k, v in compare(logits(path, batches), want, batches).items():
+            for kernels in ("exact", "cpu"):
+                got = logits(graph, batches, exact=kernels == "exact")
+                for k, v in compare(got, want, batches).items():
                     row[f"{k}_{kernels}"] = v
             print(json.dumps(row), flush=True)
             rows.append(row)

@@ -205,6 +205,16 @@ def test_exact_kernels_gate_the_exact_graph_and_write_the_quantized_one(
     assert record["gate"][1]["exported"] == pytest.approx(want)
     assert "int8 gated with: exact int8 products" in (folder / "README.md").read_text()
 
+    # `cotune evaluate --int8-kernels exact` runs the graph as the gate did
+    out = tmp_path / "metrics.json"
+    args = ["evaluate", str(folder), "--onnx", "int8", "--int8-kernels", "exact", "--split", "dev"]
+    evaluated = CliRunner().invoke(app, [*args, "--output", str(out)])
+    assert evaluated.exit_code == 0, evaluated.output
+    metrics = json.loads(out.read_text())
+    assert metrics["int8_kernels"] == "exact" and metrics[metric] == pytest.approx(want)
+    pytorch_exact = CliRunner().invoke(app, ["evaluate", str(folder), "--int8-kernels", "exact"])
+    assert pytorch_exact.exit_code == 2 and "add --onnx int8" in flat(pytorch_exact.output)
+
 
 def test_cpu_kernels_gate_notes_saturation_and_bad_kernels_are_named(
     trained: dict[str, Path], tmp_path: Path

@@ -229,7 +229,8 @@ def test_evaluate_with_onnx_matches_torch(task: str, exported: dict[str, Path]) 
     for key in set(torch_metrics) - set(scalars):  # per-type tables, confusion, counts
         assert onnx_metrics[key] == torch_metrics[key], key
     int8 = cli_json([*args, "--onnx", "int8"])  # quantized: runs, same report, its own numbers
-    assert int8["onnx"] == "int8" and set(int8) == set(torch_metrics) | {"onnx"}
+    assert int8["onnx"] == "int8" and int8["int8_kernels"] == "cpu"
+    assert set(int8) == set(torch_metrics) | {"onnx", "int8_kernels"}
 
 
 @pytest.mark.parametrize("task", ["ner", "cls"])

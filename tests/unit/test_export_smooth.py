@@ -12,7 +12,6 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from transformers import BertForSequenceClassification, BertForTokenClassification, BertTokenizer
 
-from cotune.export.exact_int8 import exact_int8
 from cotune.export.onnx import OnnxLogits, export_onnx, quantize_int8
 from cotune.export.smooth import Smoothing, input_absmax, smooth, weighted_matmuls
 from tests.unit.helpers import random_batch, tiny_classifier, word_tokenizer
@@ -37,8 +36,8 @@ def feeds(count: int = 6, seed: int = 0) -> list[dict[str, np.ndarray]]:
     ]
 
 
-def logits(path: Path, batches: list[dict[str, np.ndarray]]) -> np.ndarray:
-    runner = OnnxLogits(path)
+def logits(path: Path, batches: list[dict[str, np.ndarray]], exact: bool = False) -> np.ndarray:
+    runner = OnnxLogits(path, exact_int8=exact)
     return np.concatenate([runner(**batch) for batch in batches])
 
 
@@ -84,9 +83,7 @@ def test_smoothing_cuts_the_int8_error_of_outlier_channels(
     want = logits(fp32, held_out)
 
     def error(graph: Path) -> float:
-        exact = graph.with_suffix(".exact.onnx")
-        onnx.save(exact_int8(onnx.load(str(graph))), str(exact))
-        return float(np.mean((logits(exact, held_out) - want) ** 2))
+        return float(np.mean((logits(graph, held_out, exact=True) - want) ** 2))
 
     assert error(smoothed) < 0.5 * error(plain), (error(smoothed), error(plain))
 

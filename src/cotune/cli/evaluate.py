@@ -17,6 +17,7 @@ rebuilt and --split picks its part; a file is evaluated whole.
   cotune evaluate runs/wnut16-full --data wnut16 --split test
   cotune evaluate runs/wnut16-full --data my_ner.conll
   cotune evaluate runs/wnut16-full --onnx int8   # the graph `cotune export` wrote
+  cotune evaluate runs/wnut16-full --onnx int8 --int8-kernels exact   # as a VNNI CPU runs it
 """
 
 
@@ -30,10 +31,17 @@ def evaluate(
     onnx: str = typer.Option(
         None, "--onnx", help="fp32 or int8: run the ONNX graph from `cotune export` instead."
     ),
+    int8_kernels: str = typer.Option(
+        "cpu",
+        "--int8-kernels",
+        help="With --onnx int8: this CPU's int8 kernels (cpu) or exact int8 products (exact).",
+    ),
 ) -> None:
     from cotune.uses.evaluate import evaluate_artifact
 
-    metrics = evaluate_artifact(model, data, split=split, batch_size=batch_size, onnx=onnx)
+    metrics = evaluate_artifact(
+        model, data, split=split, batch_size=batch_size, onnx=onnx, int8_kernels=int8_kernels
+    )
     print_json(metrics)
     if output:
         import json

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
 
 import typer
 
@@ -51,7 +50,8 @@ def export(
     ),
 ) -> None:
     from cotune.errors import ConfigError
-    from cotune.export.exact_int8 import INT8_KERNELS, Int8Kernels, int8_kernels_saturate
+    from cotune.export.exact_int8 import int8_kernels as check_kernels
+    from cotune.export.exact_int8 import int8_kernels_saturate
     from cotune.uses.export import export_artifact
 
     if fmt != "onnx":
@@ -63,11 +63,7 @@ def export(
             f"--smooth-alpha {smooth_alpha:g} is outside [0, 1]",
             fix="use a value in (0, 1] (0.8 is the measured default), or 0 to turn smoothing off",
         )
-    if int8_kernels not in INT8_KERNELS:
-        raise ConfigError(
-            f"unknown --int8-kernels {int8_kernels!r}",
-            fix="use --int8-kernels cpu (this CPU's kernels) or exact (as a VNNI CPU computes)",
-        )
+    kernels = check_kernels(int8_kernels)
     report = export_artifact(
         artifact,
         quantize="int8" if quantize else None,
@@ -75,7 +71,7 @@ def export(
         force=force,
         opset=opset,
         smooth_alpha=smooth_alpha,
-        int8_kernels=cast(Int8Kernels, int8_kernels),
+        int8_kernels=kernels,
     )
     print_json(report.to_dict())
     for g in report.gates:

@@ -23,16 +23,35 @@ pairs overflow 16 bits.
 from __future__ import annotations
 
 from functools import cache
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-__all__ = ["INT8_KERNELS", "Int8Kernels", "exact_int8", "int8_kernels_saturate"]
+from cotune.errors import ConfigError
+
+__all__ = [
+    "INT8_KERNELS",
+    "Int8Kernels",
+    "exact_int8",
+    "int8_kernels",
+    "int8_kernels_saturate",
+]
 
 Int8Kernels = Literal["cpu", "exact"]
 INT8_KERNELS: tuple[Int8Kernels, ...] = ("cpu", "exact")
+
+
+def int8_kernels(value: str) -> Int8Kernels:
+    """`value` as an `--int8-kernels` choice, or a ConfigError naming the choices."""
+    if value not in INT8_KERNELS:
+        raise ConfigError(
+            f"unknown --int8-kernels {value!r}",
+            where="--int8-kernels",
+            fix="use --int8-kernels cpu (this CPU's kernels) or exact (as a VNNI CPU computes)",
+        )
+    return cast(Int8Kernels, value)
 
 
 def exact_int8(proto: onnx.ModelProto) -> onnx.ModelProto:

@@ -18,6 +18,7 @@ from cotune.config.schema import DataConfig
 from cotune.data.examples import Example, Splits
 from cotune.data.load import load_splits
 from cotune.errors import ArtifactError
+from cotune.export.exact_int8 import Int8Kernels
 from cotune.export.runtime import OnnxTaskModel
 
 DEFAULT_MAX_DROP = 1.0  # points of F1 / accuracy
@@ -78,10 +79,15 @@ def reference_metric(predictor: Predictor, metrics: dict[str, Any]) -> tuple[str
 
 
 def onnx_metrics(
-    predictor: Predictor, graph: Path, examples: list[Example], batch_size: int = 64
+    predictor: Predictor,
+    graph: Path,
+    examples: list[Example],
+    batch_size: int = 64,
+    int8_kernels: Int8Kernels = "cpu",
 ) -> dict[str, Any]:
-    """Dev metrics of an ONNX graph through the artifact's own task code."""
-    model = OnnxTaskModel(graph)
+    """Dev metrics of an ONNX graph through the artifact's own task code (an int8 graph with
+    this CPU's int8 kernels or, `int8_kernels="exact"`, exact int8 products)."""
+    model = OnnxTaskModel(graph, int8_kernels=int8_kernels)
     task = predictor.task
     result: dict[str, Any] = task.metrics(task.predict(model, examples, batch_size), examples)
     return result

@@ -304,18 +304,25 @@ class OnnxLogits:
     """Logits from an ONNX classifier via onnxruntime on CPU, fed only the inputs it declares.
 
     `intra_op_num_threads` defaults to 1: on a shared 2-core machine one session per core
-    (or a batching server) beats two sessions fighting over both cores.
+    (or a batching server) beats two sessions fighting over both cores. `exact_int8` runs an int8
+    graph with exact int8 products, as a VNNI CPU computes them, whatever this CPU's kernels do
+    (export/exact_int8.py); it is for measuring, not serving (float products are slower).
     """
 
-    def __init__(self, onnx_path: str | Path, intra_op_num_threads: int = 1) -> None:
+    def __init__(
+        self, onnx_path: str | Path, intra_op_num_threads: int = 1, *, exact_int8: bool = False
+    ) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_num_threads
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(onnx_path), options, providers=["CPUExecutionProvider"]
-        )
+        graph: str | bytes = str(onnx_path)
+        if exact_int8:  # the int8 products as a VNNI CPU computes them (export/exact_int8.py)
+            from cotune.export.exact_int8 import exact_int8 as rewrite
+
+            graph = rewrite(onnx.load(str(onnx_path))).SerializeToString()
+        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
         outputs = [o.name for o in self.session.get_outputs()]
         self.output_name = "logits" if "logits" in outputs else outputs[0]

@@ -26,6 +26,8 @@ from cotune.artifact import Predictor
 from cotune.artifact.meta import ArtifactMeta
 from cotune.config.schema import ModelConfig
 from cotune.errors import ArtifactError, ConfigError
+from cotune.export.exact_int8 import Int8Kernels
+from cotune.export.exact_int8 import int8_kernels as check_kernels
 
 ONNX_DIR = "onnx"
 FP32_FILE = "model.onnx"
@@ -46,11 +48,15 @@ class OnnxOutput:
 class OnnxTaskModel:
     """An onnxruntime session in the shape of a `PreTrainedModel` for inference."""
 
-    def __init__(self, path: str | Path, threads: int = 1) -> None:
+    def __init__(
+        self, path: str | Path, threads: int = 1, *, int8_kernels: Int8Kernels = "cpu"
+    ) -> None:
         from cotune.export.onnx import OnnxLogits
 
         self.path = Path(path)
-        self.runner = OnnxLogits(self.path, intra_op_num_threads=threads)
+        self.runner = OnnxLogits(
+            self.path, intra_op_num_threads=threads, exact_int8=int8_kernels == "exact"
+        )
         self.training = False
 
     def parameters(self) -> Iterator[torch.Tensor]:
@@ -105,10 +111,12 @@ def load_onnx_predictor(
     int8: bool = True,
     threads: int = 1,
     instead: str = "serve with --backend torch",
+    int8_kernels: Int8Kernels = "cpu",
 ) -> Predictor:
     """A `Predictor` over the artifact's ONNX graph; the PyTorch weights are not loaded.
 
-    `instead`: the way round a missing graph that the error suggests, for the caller's users."""
+    `instead`: the way round a missing graph that the error suggests, for the caller's users.
+    `int8_kernels="exact"` runs the int8 graph with exact int8 products (export/exact_int8.py)."""
     from transformers import AutoTokenizer
 
     from cotune.tasks import build_task
@@ -125,16 +133,29 @@ def load_onnx_predictor(
         )
     tokenizer = AutoTokenizer.from_pretrained(folder)
     task = build_task(meta.task, meta.labels, tokenizer, ModelConfig(**meta.model_config))
-    return Predictor(folder, meta, task, OnnxTaskModel(path, threads), tokenizer)
+    model = OnnxTaskModel(path, threads, int8_kernels=int8_kernels)
+    return Predictor(folder, meta, task, model, tokenizer)
 
 
 def load_predictor(
-    folder: str | Path, onnx: str | None = None, *, threads: int | None = None
+    folder: str | Path,
+    onnx: str | None = None,
+    *,
+    threads: int | None = None,
+    int8_kernels: str = "cpu",
 ) -> Predictor:
     """The artifact's PyTorch model, or with `onnx` ("fp32" / "int8") its exported graph.
 
     What `cotune predict` and `cotune evaluate` run; `threads` for onnxruntime defaults to
-    torch's thread count, so both paths use the same cores."""
+    torch's thread count, so both paths use the same cores. `int8_kernels="exact"` (int8 graph
+    only) runs it with exact int8 products, as `cotune export --int8-kernels exact` gates it."""
+    kernels = check_kernels(int8_kernels)
+    if kernels == "exact" and onnx != "int8":
+        raise ConfigError(
+            "exact int8 kernels apply to the int8 graph only",
+            where="--int8-kernels",
+            fix="add --onnx int8, or leave --int8-kernels out",
+        )
     if onnx is None:
         from cotune.artifact import load_artifact
 
@@ -151,4 +172,5 @@ def load_predictor(
         int8=precision == "int8",
         threads=threads or torch.get_num_threads(),
         instead="leave --onnx out to run the PyTorch model",
+        int8_kernels=kernels,
     )

@@ -18,10 +18,12 @@ def evaluate_artifact(
     split: str = "test",
     batch_size: int = 64,
     onnx: str | None = None,
+    int8_kernels: str = "cpu",
 ) -> dict[str, Any]:
     """Metrics of the artifact's PyTorch model, or of its exported graph with `onnx` ("fp32" /
-    "int8", written by `cotune export`): the same data, task code and metrics either way."""
-    predictor = load_predictor(folder, onnx)
+    "int8", written by `cotune export`): the same data, task code and metrics either way.
+    `int8_kernels="exact"` runs the int8 graph with exact int8 products (as a VNNI CPU does)."""
+    predictor = load_predictor(folder, onnx, int8_kernels=int8_kernels)
     trained_on = DataConfig(**predictor.meta.config["data"])
     if data is None or data == trained_on.source:
         splits, _ = load_splits(trained_on)
@@ -40,7 +42,10 @@ def evaluate_artifact(
         name = f"{data}:{split}"
     _check_known(predictor.meta.labels, examples)
     metrics = predictor.evaluate(examples, batch_size)
-    return {"data": name, **({"onnx": onnx} if onnx else {}), **metrics}
+    runtime = {"onnx": onnx} if onnx else {}
+    if onnx == "int8":
+        runtime["int8_kernels"] = int8_kernels
+    return {"data": name, **runtime, **metrics}
 
 
 def _check_known(labels: list[str], examples: list[Any]) -> None:

@@ -44,7 +44,7 @@ from cotune.artifact import load_artifact
 from cotune.artifact.card import model_card
 from cotune.data.cache import atomic_write_text
 from cotune.errors import ArtifactError
-from cotune.export.exact_int8 import Int8Kernels, exact_int8
+from cotune.export.exact_int8 import Int8Kernels
 from cotune.export.gate import (
     DEFAULT_MAX_DROP,
     GateResult,
@@ -145,9 +145,8 @@ def export_artifact(
             )
 
         def gate(graph: str, path: Path) -> GateResult:
-            if graph == "int8" and int8_kernels == "exact":
-                path = _exact_copy(path)
-            exported = float(onnx_metrics(predictor, path, examples, batch_size)[name])
+            kernels = int8_kernels if graph == "int8" else "cpu"
+            exported = float(onnx_metrics(predictor, path, examples, batch_size, kernels)[name])
             return check(graph, name, reference, exported, max_drop)
 
         graphs = {"fp32": fp32}
@@ -259,13 +258,6 @@ def _int8_within_gate(
         for i, (layers, used, result) in enumerate(tries)
     ]
     return tries[kept][2], record
-
-
-def _exact_copy(graph: Path) -> Path:
-    """`graph` with exact int8 products, beside it (in the staging folder, never written out)."""
-    exact = graph.with_name(f"{graph.stem}.exact.onnx")
-    onnx.save(exact_int8(onnx.load(str(graph))), str(exact))
-    return exact
 
 
 def _move(src: Path, dst: Path) -> Path:
