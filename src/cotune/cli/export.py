@@ -77,7 +77,7 @@ def export(
     for g in report.gates:
         if not g.passed:
             console.print(f"[yellow]warning (forced):[/] {g.message()}")
-    if quantize and int8_kernels == "cpu" and int8_kernels_saturate():
+    if quantize and kernels == "cpu" and int8_kernels_saturate():
         console.print(
             "note: this CPU's int8 kernels saturate some products (no VNNI), and the gate ran "
             "them; for a server with VNNI, AMX or Arm dot-product instructions, check with "

@@ -188,9 +188,16 @@ def export_artifact(
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     alpha = smooth_alpha if any(t["smoothed"] for t in tried) else None
-    kernels = int8_kernels if quantize == "int8" else None
     report = ExportReport(
-        folder, written, diff32, diff8, gates, bool(failed), tried, alpha, kernels
+        folder,
+        written,
+        diff32,
+        diff8,
+        gates,
+        bool(failed),
+        tried,
+        alpha,
+        int8_kernels if quantize == "int8" else None,
     )
     _record(folder, predictor.meta, metrics, report)
     return report
