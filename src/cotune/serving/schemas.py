@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
 
 class PredictRequest(BaseModel):
@@ -21,10 +29,11 @@ class PredictRequest(BaseModel):
 
     text: StrictStr | None = Field(None, description="A single text.")
     texts: list[StrictStr] | None = Field(None, description="Several texts, answered in order.")
-    top_k: int | None = Field(
+    # Strict: JSON true would otherwise be top_k=1 or threshold=1.0, and "2" a silent 2.
+    top_k: StrictInt | None = Field(
         None, ge=1, description="Classification: keep only the k most probable labels' scores."
     )
-    threshold: float | None = Field(
+    threshold: StrictFloat | None = Field(
         None, ge=0, le=1, description="Multi-label classification: probability to accept a label."
     )
 
