@@ -16,6 +16,7 @@ import hmac
 import random
 import re
 import secrets
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, cast
@@ -64,9 +65,16 @@ def parse_policies(pairs: Sequence[str]) -> dict[str, Policy]:
     return out
 
 
+def plain(value: str) -> str:
+    """NFKC without invisible characters: ４４０３… is 4403…, NBSP a space, alice\u200b@ alice@
+    (the recognisers see through these forms, so keys and surrogates must too)."""
+    value = "".join(ch for ch in value if unicodedata.category(ch) != "Cf")
+    return unicodedata.normalize("NFKC", value)
+
+
 def normalise(kind: str, value: str) -> str:
     """The matching key of a value: the same person/number written differently maps together."""
-    v = " ".join(value.split())
+    v = " ".join(plain(value).split())
     if kind in (T.PHONE,):
         digits = re.sub(r"\D", "", v)
         return digits[2:] if digits.startswith("86") and len(digits) == 13 else digits
@@ -139,7 +147,7 @@ class Pseudonymizer:
         # a clash re-draws from the next stream (rare: the fake spaces are large).
         for attempt in range(100):
             digest = hmac.new(self.secret, f"{key}|{attempt}".encode(), hashlib.sha256).digest()
-            new = make_surrogate(kind, original, random.Random(digest))
+            new = make_surrogate(kind, plain(original), random.Random(digest))
             if new not in self.entries and new != original:
                 return new
         raise AssertionError(f"no free surrogate for a {kind} after 100 draws")

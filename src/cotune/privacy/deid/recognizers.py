@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -49,20 +50,43 @@ class FunctionRecognizer:
         self.entities = (self.entity,)
 
     def find(self, text: str) -> list[PiiSpan]:
-        return [
-            PiiSpan(self.entity, s, e, text[s:e], score, self.name)
-            for s, e, score in self.finder(text)
-        ]
+        folded, index = fold_lookalikes(text)
+        out = []
+        for s, e, score in self.finder(folded):
+            s, e = index[s], index[e - 1] + 1
+            out.append(PiiSpan(self.entity, s, e, text[s:e], score, self.name))
+        return out
+
+
+# Full-width forms (ｂｏｂ＠ｑｑ．ｃｏｍ, １３９...), Unicode spaces (NBSP between card groups) and
+# dashes, and invisible characters (a zero-width space inside an address) would each hide a value
+# from the ASCII patterns. CJK punctuation (，：；！？（）) is not folded: it ends URLs and values.
+_FOLD = {
+    chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F) if chr(c) not in "！（），：；？"
+} | dict.fromkeys("\u2010\u2011\u2012\u2013\u2212", "-")
+_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
+
+
+def fold_lookalikes(text: str) -> tuple[str, list[int]]:
+    """`text` with look-alikes folded to ASCII and invisible characters dropped; `index[k]` is
+    the position in `text` of folded character k (plus len(text) at the end)."""
+    if text.isascii():
+        return text, list(range(len(text) + 1))
+    chars, index = [], []
+    for i, ch in enumerate(text):
+        if ch in _INVISIBLE:
+            continue
+        space = ch != " " and unicodedata.category(ch) == "Zs"
+        chars.append(" " if space else _FOLD.get(ch, ch))
+        index.append(i)
+    index.append(len(text))
+    return "".join(chars), index
 
 
 _EMAIL = re.compile(
     r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@"
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])"
 )
-
-
-def find_emails(text: str) -> list[tuple[int, int, float]]:
-    return [(m.start(), m.end(), 1.0) for m in _EMAIL.finditer(text)]
 
 
 # URLs end at whitespace, quotes, CJK punctuation and Han characters (Chinese text runs on
@@ -97,6 +121,17 @@ def find_urls(text: str) -> list[tuple[int, int, float]]:
             if end - m.start() > 4 and not any(s <= m.start() < e for s, e, _ in out):
                 out.append((m.start(), end, score))
     return out
+
+
+def find_emails(text: str) -> list[tuple[int, int, float]]:
+    # user:password@host inside a URL is the URL's; as an e-mail (which outscores the URL) it
+    # would leave "https://user:" and the path and query behind.
+    urls = [(m.start(), m.end()) for m in _URL_SCHEME.finditer(text)]
+    return [
+        (m.start(), m.end(), 1.0)
+        for m in _EMAIL.finditer(text)
+        if not any(s < m.start() < e for s, e in urls)
+    ]
 
 
 _IPV4 = re.compile(

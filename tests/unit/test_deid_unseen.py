@@ -1,0 +1,70 @@
+"""De-identification on PII forms the main fixtures never used: credentials in URLs, full-width
+and invisible characters, Chinese street addresses, malformed input files."""
+
+from __future__ import annotations
+
+import pytest
+
+from cotune.privacy.deid import build_detector
+from cotune.privacy.deid import spans as T
+from cotune.privacy.deid.pseudonymize import Pseudonymizer
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return build_detector(backend="cotune")
+
+
+def _found(detector, text: str) -> list[tuple[str, str]]:
+    return [(s.type, s.text) for s in detector.detect(text)]
+
+
+def test_credentials_in_a_url_go_with_the_url(detector) -> None:
+    text = "Visit https://user:pass@example.com/path?token=abc&id=5."
+    assert _found(detector, text) == [(T.URL, "https://user:pass@example.com/path?token=abc&id=5")]
+    assert _found(detector, "mailto:jane@example.com?subject=hi")[0] == (
+        T.EMAIL,
+        "jane@example.com",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        (
+            "邮箱：ａｌｉｃｅ＠ｅｘａｍｐｌｅ．ｃｏｍ。",
+            T.EMAIL,
+            "ａｌｉｃｅ＠ｅｘａｍｐｌｅ．ｃｏｍ",
+        ),
+        (
+            "身份证：４４０３０５１９９００３０７１２３６。",
+            T.CN_ID,
+            "４４０３０５１９９００３０７１２３６",
+        ),
+        (
+            "Card 4111\u00a01111\u00a01111\u00a01111 ok",
+            T.CREDIT_CARD,
+            "4111\u00a01111\u00a01111\u00a01111",
+        ),
+        ("Mail alice\u200b@example.com now", T.EMAIL, "alice\u200b@example.com"),
+        ("出生日期：１９８５年３月７日", T.DOB, "１９８５年３月７日"),
+        ("SSN 078\u201105\u20111120.", T.US_SSN, "078\u201105\u20111120"),
+    ],
+)
+def test_full_width_spaces_and_invisible_characters_do_not_hide_pii(
+    detector, text: str, kind: str, value: str
+) -> None:
+    assert (kind, value) in _found(detector, text)
+
+
+def test_full_width_values_get_their_own_consistent_pseudonyms() -> None:
+    pz = Pseudonymizer()
+    a = pz.replace(T.CN_ID, "４４０３０５１９９００３０７１２３６")
+    b = pz.replace(T.CN_ID, "１１０１０５１９４９１２３１００２Ｘ")
+    assert a != b  # two people, two pseudonyms (both keys were "" before)
+    assert pz.replace(T.CN_ID, "440305199003071236") == a
+    assert pz.replace(T.EMAIL, "alice\u200b@example.com") == pz.replace(
+        T.EMAIL, "alice@example.com"
+    )
+    fake = Pseudonymizer({"*": "surrogate"}).replace(T.PHONE, "１３９１２３４５６７８")
+    assert fake.isascii() and fake.isdigit() and len(fake) == 11
