@@ -68,3 +68,26 @@ def test_full_width_values_get_their_own_consistent_pseudonyms() -> None:
     )
     fake = Pseudonymizer({"*": "surrogate"}).replace(T.PHONE, "１３９１２３４５６７８")
     assert fake.isascii() and fake.isdigit() and len(fake) == 11
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("明天我们去上海市浦东新区世纪大道100号。", "上海市浦东新区世纪大道100号"),
+        (
+            "地址：北京市朝阳区建国路88号院3号楼2单元501室，邮编100022",
+            "北京市朝阳区建国路88号院3号楼2单元501室",
+        ),
+        ("工人路5号是我家。", "工人路5号"),
+        ("Lives at 221B Baker Street, London NW1 6XE.", "221B Baker Street"),
+        ("Ship to 1600 Pennsylvania Avenue NW, Washington.", "1600 Pennsylvania Avenue NW"),
+    ],
+)
+def test_street_addresses_are_replaced_whole(detector, text: str, value: str) -> None:
+    assert (T.LOCATION, value) in _found(detector, text)
+
+
+def test_only_whole_words_stop_a_place_chunk(detector) -> None:
+    assert _found(detector, "我在上海市工作。") == [(T.LOCATION, "上海市")]  # 上 of 上班, not 上海
+    assert _found(detector, "他上班的地方在杭州市西湖区。") == [(T.LOCATION, "杭州市西湖区")]
+    assert _found(detector, "他在家附近的超市买东西。") == []

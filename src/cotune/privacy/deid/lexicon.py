@@ -160,7 +160,7 @@ CN_ORG_SUFFIXES = (
 )  # fmt: skip
 CN_LOC_SUFFIXES = (
     "特别行政区", "自治区", "自治州", "街道", "省", "市", "县", "区", "镇", "乡", "村", "路", "街",
-    "巷", "州", "岛", "湾", "山", "湖",
+    "巷", "州", "岛", "湾", "山", "湖", "大道", "胡同",
 )  # fmt: skip
 # Words that end in a place suffix but are not places (城市 "city", 超市 "supermarket").
 CN_NOT_PLACES = _words(
@@ -171,8 +171,10 @@ CN_NOT_PLACES = _words(
 # Characters that cannot be inside a place or organisation name chunk.
 CN_CHUNK_STOP = frozenset(
     "的是在于从到了去往住和与我你他她它们这那个一有就也还将把被给为向来自位搬回前往离开：:，,。；;、（）()"
-    "“”\"' 　请在家工作上班读书"
+    "“”\"' 　请"
 )
+# Words that end a chunk too, though their characters start names: 上班 but 上海, 工作 but 工人路.
+CN_CHUNK_STOP_WORDS = ("上班", "上学", "工作", "读书", "在家", "回家", "我家", "老家")
 
 # Surrogate material: shown in redacted data, never used for detection.
 SURROGATE_EN_FIRST = (

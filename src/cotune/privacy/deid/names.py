@@ -10,7 +10,8 @@ The heuristic, and its limits (measured in bench/pii_detection.py):
 - Chinese: no word segmentation. A PERSON is a common surname + one or two characters that end at
   a particle, verb, title or punctuation; ordinary words that begin with a surname character
   (马上, 高兴) are excluded by a list. Organisations and places need a suffix (公司, 银行, 大学 /
-  省, 市, 区, 路). Misses: rare surnames, names followed directly by a content word, bare place
+  省, 市, 区, 路); touching places are one address, with its house number (上海市浦东新区世纪大道
+  100号). Misses: rare surnames, names followed directly by a content word, bare place
   names without a suffix (杭州 rather than 杭州市); 王明天去 reads as 王明天.
 A trained NER artifact (`ArtifactNameRecognizer`) replaces all of this when the owner has one.
 """
@@ -105,7 +106,8 @@ class ArtifactNameRecognizer:
         return self.find_batch([text])[0]
 
 
-_EN_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*\.?|&")
+# Letters glued to digits are codes, not words: 221B Baker Street, NW1 6XE, A4.
+_EN_WORD = re.compile(r"(?<![0-9A-Za-z])[A-Za-z][A-Za-z'’-]*(?![A-Za-z'’0-9-])\.?|&")
 # "and" is not one: "Ann Lee and Bo Chan" is two people more often than "Marks and Spencer" is one.
 _CONNECTORS = frozenset(["of", "&", "de", "van", "von", "der", "la", "du", "da"])
 _PERSON_CUES = frozenset(
@@ -178,7 +180,9 @@ def _classify_run(
             return None
     start, end = words[run[0]][0], words[run[-1]][1]
     at_sentence_start = i == 0 or text[: words[i][0]].rstrip()[-1:] in '.!?:\n"“'
-    last, first = toks[-1].lower(), _bare(toks[0])
+    # "Pennsylvania Avenue NW": a compass point after a street suffix is part of the street
+    compass = len(toks) > 2 and _bare(toks[-1]) in ("n", "s", "e", "w", "ne", "nw", "se", "sw")
+    last, first = toks[-2 if compass else -1].lower(), _bare(toks[0])
     kind, score = None, 0.0
     if (
         last in lx.EN_ORG_SUFFIXES
@@ -208,10 +212,34 @@ def _classify_run(
     return PiiSpan(kind, start, end, text[start:end], score, "name-heuristic")
 
 
+# A house number after a street: 建国路88号, 世纪大道100号院3号楼2单元501室.
+_CN_HOUSE_NUMBER = re.compile(
+    r"(?:\s*[0-9０-９]+(?:[-－][0-9０-９]+)?\s*(?:号楼|号院|号|弄|栋|幢|单元|楼|层|室))+"
+)
+
+
+def _cn_addresses(places: list[PiiSpan], text: str) -> list[PiiSpan]:
+    """Touching place chunks are one address (上海市 + 浦东新区 + 世纪大道), with its house
+    number: replaced piecewise, the parts left between the pieces would still locate someone."""
+    merged: list[list[int]] = []
+    for p in sorted(places, key=lambda p: p.start):
+        if merged and p.start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], p.end)
+        else:
+            merged.append([p.start, p.end])
+    out = []
+    for s, e in merged:
+        number = _CN_HOUSE_NUMBER.match(text, e)
+        e = number.end() if number else e
+        out.append(PiiSpan(LOCATION, s, e, text[s:e], 0.8, "name-heuristic"))
+    return out
+
+
 def _chinese(text: str) -> list[PiiSpan]:
+    places = _cn_suffixed(text, lx.CN_LOC_SUFFIXES, LOCATION, 8)
     return (
         _cn_suffixed(text, lx.CN_ORG_SUFFIXES, ORG, 12)
-        + _cn_suffixed(text, lx.CN_LOC_SUFFIXES, LOCATION, 8)
+        + _cn_addresses(places, text)
         + _cn_persons(text)
     )
 
@@ -227,6 +255,7 @@ def _cn_suffixed(text: str, suffixes: Sequence[str], kind: str, max_len: int) ->
                 and m.start() - s < max_len
                 and (is_han(text[s - 1]) or text[s - 1].isalnum())
                 and text[s - 1] not in lx.CN_CHUNK_STOP
+                and text[s - 2 : s] not in lx.CN_CHUNK_STOP_WORDS
             ):
                 s -= 1
             chunk = text[s : m.start()]
