@@ -14,16 +14,15 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request, Security
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, FastAPI, Security
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cotune import __version__
 from cotune.serving.auth import HEADER, ApiKeys
 from cotune.serving.backends import Backend
 from cotune.serving.batcher import InferenceFailed, MicroBatcher, Overloaded, Stopped
+from cotune.serving.edge import HeadMiddleware, install_error_handlers
 from cotune.serving.errors import ApiError
 from cotune.serving.limits import BodyLimitMiddleware, check_texts
 from cotune.serving.metrics import CONTENT_TYPE, MetricsMiddleware, ServingMetrics
@@ -35,23 +34,43 @@ from cotune.serving.schemas import (
     PredictRequest,
     PredictResponse,
     ReadyResponse,
-    error_body,
 )
 from cotune.serving.settings import ServeSettings
 
 log = logging.getLogger("cotune.serving")
 
-ERRORS: dict[int | str, dict[str, Any]] = {
+ERRORS: dict[int, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
     for code, text in [
+        (400, "The body is not UTF-8, or Content-Length is not a number."),
         (401, "Missing or unknown API key (when keys are configured)."),
         (404, "No model of that name."),
         (413, "A limit was exceeded: max_body_bytes, max_texts or max_chars."),
+        (415, "The body was not sent as Content-Type: application/json."),
         (422, "Malformed request: invalid JSON, wrong fields or types."),
+        (500, "The model failed on a text; the server log has details."),
         (503, "Overloaded (max_queue) or shutting down; retry later."),
         (504, "The prediction took longer than timeout_s."),
     ]
 }
+
+
+def error_responses(*codes: int, text_route: bool = False) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of a route: only the errors it can answer with.
+
+    FastAPI files a `model` under the route's own media type, so a text/plain route (/metrics)
+    names the JSON error body by reference instead.
+    """
+    if not text_route:
+        return {code: ERRORS[code] for code in codes}
+    schema = {"$ref": "#/components/schemas/ErrorResponse"}
+    return {
+        code: {
+            "description": ERRORS[code]["description"],
+            "content": {"application/json": {"schema": schema}},
+        }
+        for code in codes
+    }
 
 
 def shape_prediction(row: dict[str, Any], request: PredictRequest, info: ModelInfo) -> Any:
@@ -117,6 +136,7 @@ def create_app(settings: ServeSettings, models: Mapping[str, Backend]) -> FastAP
         keys.require(api_key, token.credentials if token else None)
 
     protected = [Depends(authorized)] if keys is not None else []
+    auth = (401,) if keys is not None else ()
 
     def backend_of(name: str) -> Backend:
         if name not in models:
@@ -142,12 +162,24 @@ def create_app(settings: ServeSettings, models: Mapping[str, Backend]) -> FastAP
         body = ReadyResponse(status="ready" if up else "not ready", models=list(models))
         return body if up else JSONResponse(body.model_dump(), status_code=503)
 
-    @app.get("/metrics", tags=["health"], dependencies=protected, response_class=PlainTextResponse)
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        dependencies=protected,
+        response_class=PlainTextResponse,
+        responses=error_responses(*auth, text_route=True),
+    )
     async def prometheus() -> PlainTextResponse:
         """Prometheus text format: requests, errors, latency, batch sizes, queue depth."""
         return PlainTextResponse(metrics.render(), media_type=CONTENT_TYPE)
 
-    @app.get("/v1/models", response_model=ModelsResponse, dependencies=protected, tags=["models"])
+    @app.get(
+        "/v1/models",
+        response_model=ModelsResponse,
+        dependencies=protected,
+        tags=["models"],
+        responses=error_responses(*auth),
+    )
     async def list_models() -> ModelsResponse:
         return ModelsResponse(models=[m.info for m in models.values()])
 
@@ -156,7 +188,7 @@ def create_app(settings: ServeSettings, models: Mapping[str, Backend]) -> FastAP
         response_model=ModelInfo,
         dependencies=protected,
         tags=["models"],
-        responses=ERRORS,
+        responses=error_responses(*auth, 404, 422),
     )
     async def get_model(name: str) -> ModelInfo:
         return backend_of(name).info
@@ -166,7 +198,7 @@ def create_app(settings: ServeSettings, models: Mapping[str, Backend]) -> FastAP
         response_model=PredictResponse,
         dependencies=protected,
         tags=["models"],
-        responses=ERRORS,
+        responses=error_responses(400, *auth, 404, 413, 415, 422, 500, 503, 504),
     )
     async def predict(name: str, request: PredictRequest) -> PredictResponse:
         """NER: entity spans with character offsets. Classification: label(s) and scores."""
@@ -198,52 +230,8 @@ def create_app(settings: ServeSettings, models: Mapping[str, Backend]) -> FastAP
             {"model": name, "task": info.task, "predictions": predictions}
         )
 
-    _install_error_handlers(app)
+    install_error_handlers(app, keys)
+    app.add_middleware(HeadMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics, router=app.router)
     return app
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def api_error(_: Request, e: ApiError) -> JSONResponse:
-        return JSONResponse(
-            error_body(e.type, e.message, **e.extra), status_code=e.status, headers=e.headers
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, e: RequestValidationError) -> JSONResponse:
-        errors = list(e.errors())
-        details = [
-            {"loc": [str(x) for x in err.get("loc", ())], "msg": str(err.get("msg", ""))}
-            for err in errors
-        ]
-        if errors and errors[0].get("type") == "json_invalid":
-            reason = (errors[0].get("ctx") or {}).get("error", "")
-            where = errors[0].get("loc", ("", "?"))[-1]
-            body = error_body(
-                "invalid_json", f"the body is not valid JSON: {reason} (at character {where})"
-            )
-        else:
-            summary = "; ".join(
-                f"{'.'.join(d['loc'][1:]) or 'body'}: {d['msg']}" for d in details[:3]
-            )
-            body = error_body("invalid_request", summary, details=details)
-        return JSONResponse(body, status_code=422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, e: StarletteHTTPException) -> JSONResponse:
-        kinds = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
-        return JSONResponse(
-            error_body(kinds.get(e.status_code, f"http_{e.status_code}"), str(e.detail)),
-            status_code=e.status_code,
-            headers=getattr(e, "headers", None),
-        )
-
-    @app.exception_handler(Exception)
-    async def crashed(_: Request, e: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return JSONResponse(
-            error_body("internal_error", "the server failed; its log has details"),
-            status_code=500,
-        )
