@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -42,6 +43,17 @@ class ServerError(CotuneError):
         self.status, self.detail = status, detail
 
 
+def model_path(name: str) -> str:
+    """/v1/models/NAME with NAME one escaped path segment: unescaped, "ner?x=1" asked for "ner"
+    and "../models/ner" walked to another model, each answered as if it were the one named."""
+    if not name:
+        raise CotuneError("the model name is empty", fix="name a model: client.models() lists them")
+    segment = quote(name, safe="")
+    if segment in (".", ".."):  # a dot segment would be resolved away by the URL
+        segment = segment.replace(".", "%2E")
+    return f"/v1/models/{segment}"
+
+
 class CotuneClient:
     def __init__(
         self,
@@ -62,7 +74,7 @@ class CotuneClient:
         return ModelsResponse.model_validate(self._get("/v1/models")).models
 
     def model(self, name: str) -> ModelInfo:
-        return ModelInfo.model_validate(self._get(f"/v1/models/{name}"))
+        return ModelInfo.model_validate(self._get(model_path(name)))
 
     def predict(
         self,
@@ -78,7 +90,7 @@ class CotuneClient:
         else:
             request = PredictRequest(texts=list(texts), top_k=top_k, threshold=threshold)
         body = request.model_dump(exclude_none=True)
-        answer = self._http.post(f"/v1/models/{model}/predict", json=body, headers=self._headers)
+        answer = self._http.post(f"{model_path(model)}/predict", json=body, headers=self._headers)
         return PredictResponse.model_validate(self._checked(answer))
 
     def healthy(self) -> bool:

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from cotune.client import CotuneClient, ServerError
+from cotune.errors import CotuneError
 from cotune.recipes.finetune import finetune
 from cotune.serving import ServeSettings, create_app, load_models
 from cotune.serving.backends import Backend
@@ -216,3 +218,25 @@ def test_openapi_lists_the_errors_each_route_answers(
                 if status >= "400":
                     schema = response["content"]["application/json"]["schema"]
                     assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, status
+
+
+# ---------------------------------------------------------------------------- client
+
+
+@pytest.mark.parametrize("name", ["ner?x=1", "ner#top", "../models/ner", "..", "cls/../ner"])
+def test_client_asks_for_exactly_the_model_named(client: TestClient, name: str) -> None:
+    """Unescaped, each of these names reached the model "ner" and got its answer."""
+    c = CotuneClient(http=client)
+    for call in (lambda: c.model(name), lambda: c.predict(name, "john visited paris")):
+        with pytest.raises(ServerError) as caught:
+            call()
+        assert caught.value.status in (404, 405), caught.value
+    assert c.model("ner").name == "ner"
+
+
+def test_client_refuses_an_empty_model_name(client: TestClient) -> None:
+    c = CotuneClient(http=client)
+    with pytest.raises(CotuneError, match="model name is empty"):
+        c.model("")  # was GET /v1/models/, redirected to the list, then a pydantic traceback
+    with pytest.raises(CotuneError, match="model name is empty"):
+        c.predict("", "a")
