@@ -2,16 +2,23 @@
 
 Wrong JSON types for the options, bodies that are not JSON (or not labelled JSON), too-deep
 nesting, auth before validation, HEAD and wrong methods, unknown routes, the OpenAPI error
-list, and model names the client must escape. Tiny artifacts trained in the test, no mocks.
+list, model names the client must escape, and a body that stops arriving. Tiny artifacts
+trained in the test, no mocks.
 """
 
 from __future__ import annotations
 
+import json
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from cotune.client import CotuneClient, ServerError
@@ -240,3 +247,42 @@ def test_client_refuses_an_empty_model_name(client: TestClient) -> None:
         c.model("")  # was GET /v1/models/, redirected to the list, then a pydantic traceback
     with pytest.raises(CotuneError, match="model name is empty"):
         c.predict("", "a")
+
+
+# ---------------------------------------------------------------------------- slow bodies
+
+
+def test_a_body_that_stops_arriving_gets_408_instead_of_holding_the_connection(
+    models: dict[str, Backend],
+) -> None:
+    """Through real uvicorn (TestClient reads the whole body before the app runs)."""
+    app = create_app(ServeSettings(timeout_s=0.5), models)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+            time.sleep(0.05)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            head = f"POST {PREDICT.format('ner')} HTTP/1.1\r\nHost: x\r\n"
+            head += "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+            sock.sendall(head.encode() + b'{"text": "jo')  # 12 of the 100 bytes, then silence
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                chunk = sock.recv(4096)  # without the deadline: socket.timeout after 10 s
+                if not chunk:
+                    break
+                answer += chunk
+        status, _, rest = answer.partition(b"\r\n")
+        assert b" 408 " in status, answer
+        body = json.loads(rest.split(b"\r\n\r\n", 1)[1])
+        assert body["error"]["type"] == "body_timeout" and body["error"]["limit"] == "timeout_s"
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

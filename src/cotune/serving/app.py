@@ -232,6 +232,8 @@ def create_app(settings: ServeSettings, models: Mapping[str, Backend]) -> FastAP
 
     install_error_handlers(app, keys)
     app.add_middleware(HeadMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout_s=settings.timeout_s
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics, router=app.router)
     return app

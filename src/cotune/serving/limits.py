@@ -8,6 +8,7 @@ buffer more than `max_body_bytes`, whatever Content-Length it claims (or omits).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 
@@ -37,10 +38,13 @@ async def send_error(send: Send, error: ApiError) -> None:
 
 
 class BodyLimitMiddleware:
-    """Reads the whole body (at most `max_bytes`), checks it is UTF-8, then replays it."""
+    """Reads the whole body (at most `max_bytes`, within `timeout_s`), checks it is UTF-8, then
+    replays it. Without the deadline a client that declares a Content-Length and stops sending
+    holds its connection, and a slot of max_connections, for ever (uvicorn has no body timeout).
+    """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float | None = None) -> None:
+        self.app, self.max_bytes, self.timeout_s = app, max_bytes, timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -57,20 +61,23 @@ class BodyLimitMiddleware:
             if size > self.max_bytes:
                 await send_error(send, self._too_big(size))
                 return
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client went away; nobody is left to answer
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await send_error(send, self._too_big(size))
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                body = await self._read(receive)
+        except TimeoutError:
+            body = ApiError(
+                408,
+                "body_timeout",
+                f"the request body did not arrive within timeout_s={self.timeout_s:g} seconds",
+                limit="timeout_s",
+                max=self.timeout_s,
+                headers={"Connection": "close"},
+            )
+        if body is None:
+            return  # the client went away; nobody is left to answer
+        if isinstance(body, ApiError):
+            await send_error(send, body)
+            return
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -93,6 +100,21 @@ class BodyLimitMiddleware:
             return await receive()  # after the body: wait for a disconnect, as the app expects
 
         await self.app(scope, replay, send)
+
+    async def _read(self, receive: Receive) -> bytes | ApiError | None:
+        """The body, the 413 it earned, or None if the client disconnected."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                return self._too_big(size)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
     def _too_big(self, size: int) -> ApiError:
         return limit_exceeded("max_body_bytes", size, self.max_bytes, "bytes in the request body")

@@ -57,7 +57,10 @@ class ServeSettings(BaseModel):
     max_texts: int = Field(64, ge=1, description="Most texts in one request (413 above).")
     max_chars: int = Field(10_000, ge=1, description="Most characters in one text (413 above).")
     timeout_s: float = Field(
-        30.0, gt=0, description="Longest a prediction may take before the request gets 504."
+        30.0,
+        gt=0,
+        description="Longest a prediction may take before the request gets 504, and the "
+        "longest the request body may take to arrive before it gets 408.",
     )
     max_connections: int = Field(
         512, ge=1, description="Concurrent connections before uvicorn answers 503."
