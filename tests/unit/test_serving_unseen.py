@@ -212,7 +212,7 @@ def test_openapi_lists_the_errors_each_route_answers(
     with serve(models, api_keys_env="UNSEEN_KEYS") as c:
         paths = c.get("/openapi.json").json()["paths"]
     predict = paths["/v1/models/{name}/predict"]["post"]["responses"]
-    assert {"400", "401", "415", "500"} <= set(predict)
+    assert {"400", "401", "408", "415", "500"} <= set(predict)
     assert "401" in paths["/v1/models"]["get"]["responses"]
     assert "401" in paths["/metrics"]["get"]["responses"]
     model = paths["/v1/models/{name}"]["get"]["responses"]

@@ -45,6 +45,7 @@ ERRORS: dict[int, dict[str, Any]] = {
         (400, "The body is not UTF-8, or Content-Length is not a number."),
         (401, "Missing or unknown API key (when keys are configured)."),
         (404, "No model of that name."),
+        (408, "The request body did not arrive within timeout_s."),
         (413, "A limit was exceeded: max_body_bytes, max_texts or max_chars."),
         (415, "The body was not sent as Content-Type: application/json."),
         (422, "Malformed request: invalid JSON, wrong fields or types."),
@@ -198,7 +199,7 @@ def create_app(settings: ServeSettings, models: Mapping[str, Backend]) -> FastAP
         response_model=PredictResponse,
         dependencies=protected,
         tags=["models"],
-        responses=error_responses(400, *auth, 404, 413, 415, 422, 500, 503, 504),
+        responses=error_responses(400, *auth, 404, 408, 413, 415, 422, 500, 503, 504),
     )
     async def predict(name: str, request: PredictRequest) -> PredictResponse:
         """NER: entity spans with character offsets. Classification: label(s) and scores."""
