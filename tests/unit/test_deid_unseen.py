@@ -3,9 +3,12 @@ and invisible characters, Chinese street addresses, malformed input files."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from cotune.privacy.deid import build_detector
+from cotune.errors import DataError
+from cotune.privacy.deid import build_detector, redact_file
 from cotune.privacy.deid import spans as T
 from cotune.privacy.deid.pseudonymize import Pseudonymizer
 
@@ -91,3 +94,28 @@ def test_only_whole_words_stop_a_place_chunk(detector) -> None:
     assert _found(detector, "我在上海市工作。") == [(T.LOCATION, "上海市")]  # 上 of 上班, not 上海
     assert _found(detector, "他上班的地方在杭州市西湖区。") == [(T.LOCATION, "杭州市西湖区")]
     assert _found(detector, "他在家附近的超市买东西。") == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "line", "message"),
+    [
+        ("a.conll", "zyx\tB-PER\nqwerty\nsaid\tO\n", 2, "1 column(s)"),
+        (
+            "a.jsonl",
+            '{"tokens": ["zyx", "qwerty", "x"], "tags": ["B-PER", "I-PER"]}\n',
+            1,
+            "3 tokens",
+        ),
+        ("a.jsonl", '{"text": "mail a@b.com"}\n{"text": bad}\n', 2, "not valid JSON"),
+    ],
+)
+def test_malformed_token_data_stops_naming_file_and_line(
+    detector, tmp_path: Path, name: str, content: str, line: int, message: str
+) -> None:
+    src, out = tmp_path / name, tmp_path / ("out-" + name)
+    src.write_text(content, encoding="utf-8")
+    out.write_text("earlier output\n", encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        redact_file(src, out, detector)
+    assert err.value.where == f"{src}:{line}" and message in err.value.what and err.value.fix
+    assert out.read_text(encoding="utf-8") == "earlier output\n"

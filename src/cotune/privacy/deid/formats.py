@@ -145,10 +145,27 @@ def conll_line(template: str, token: str | None, tag: str | None) -> str:
     return sep.join(cells) + template[len(body) :]
 
 
+def _check_columns(sent: Sequence[int], rows: Sequence[Sequence[str]]) -> None:
+    """A sentence whose lines disagree on columns has a tag missing (or a token split in two):
+    its gold tags would be ignored and the rewrite would shift them, so stop and say where."""
+    want = len(rows[0])
+    for k, row in zip(sent, rows, strict=True):
+        if len(row) != want:
+            raise DataError(
+                f"{len(row)} column(s) where the sentence's first line (line {sent[0] + 1}) has "
+                f"{want}",
+                where=f"line {k + 1}",
+                fix="give every token line the same columns (token ... tag), tab- or "
+                "space-separated",
+            )
+
+
 def redact_conll(src: str, ctx: Context) -> Redacted:
     lines = src.splitlines(keepends=True)
     sentences = conll_sentences(lines)
     rows = [[conll_cells(lines[k]) for k in sent] for sent in sentences]
+    for sent, sent_rows in zip(sentences, rows, strict=True):
+        _check_columns(sent, sent_rows)
     tokens = [[r[0] for r in sent] for sent in rows]
     tags = [[r[-1] for r in sent] if all(len(r) > 1 for r in sent) else None for sent in rows]
     texts = [ed.join_tokens(t) for t in tokens]
@@ -266,6 +283,14 @@ def redact_jsonl(src: str, ctx: Context) -> Redacted:
         if not isinstance(row, dict):
             continue
         tf = token_fields(row)
+        for name in ("tags", "ner_tags"):
+            given = row.get(name)
+            if tf and isinstance(given, list) and len(given) != len(tf[0]):
+                raise DataError(
+                    f"{len(tf[0])} tokens but {len(given)} {name}",
+                    where=f"line {k + 1}",
+                    fix=f"give every token one tag (the lists 'tokens' and {name!r} align)",
+                )
         if tf and _wanted(ctx, "tokens"):
             units.append((k, "tokens"))
             texts.append(ed.join_tokens(tf[0])[0])

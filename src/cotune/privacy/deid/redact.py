@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +27,17 @@ def _read(path: Path) -> str:
     if not path.is_file():
         raise DataError("no such file", where=str(path), fix="check the path")
     return read_text(path)
+
+
+@contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """Errors about a line ("line 7") name the file too: "train.jsonl:7"."""
+    try:
+        yield
+    except DataError as e:
+        if e.where is None or not e.where.startswith("line "):
+            raise
+        raise DataError(e.what, where=f"{path}:{e.where[5:]}", fix=e.fix) from None
 
 
 def _format(path: Path, text: str, fmt: str) -> str:
@@ -73,7 +85,8 @@ def redact_file(
         label_map=(label_map or DEFAULT_LABEL_MAP) if use_tags else None,
         columns=frozenset(columns) if columns else None,
     )
-    redacted = fm.REDACTORS[kind](src, ctx)
+    with _naming(input_path):
+        redacted = fm.REDACTORS[kind](src, ctx)
     digest = hashlib.sha256(redacted.text.encode("utf-8")).hexdigest()
     if vault is not None:
         vault.pseudonymizer = pz.state()
@@ -120,7 +133,8 @@ def reidentify_file(
         }
     else:
         kind = _format(input_path, src, fmt)
-        text, n = remap(kind, src, vault.originals())
+        with _naming(input_path):
+            text, n = remap(kind, src, vault.originals())
         summary = {"mode": "mapping", "format": kind, "replacements": n}
     atomic_write_text(output_path, text)
     return {"input": str(input_path), "output": str(output_path), **summary}
