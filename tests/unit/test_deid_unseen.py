@@ -10,6 +10,7 @@ import pytest
 from cotune.errors import DataError
 from cotune.privacy.deid import build_detector, redact_file
 from cotune.privacy.deid import spans as T
+from cotune.privacy.deid.dates import find_dates
 from cotune.privacy.deid.pseudonymize import Pseudonymizer
 
 
@@ -119,3 +120,28 @@ def test_malformed_token_data_stops_naming_file_and_line(
         redact_file(src, out, detector)
     assert err.value.where == f"{src}:{line}" and message in err.value.what and err.value.fix
     assert out.read_text(encoding="utf-8") == "earlier output\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("john@example.com13912345678", T.EMAIL, "john@example.com"),
+        ("iban gb82 west 1234 5698 7654 32", T.IBAN, "gb82 west 1234 5698 7654 32"),
+        ("DOB 19850307", T.DOB, "19850307"),
+        ("出生日期：19850307", T.DOB, "19850307"),
+        ("昨天李明给我打电话。", T.PERSON, "李明"),
+        ("刚才张伟说他要走。", T.PERSON, "张伟"),
+    ],
+)
+def test_pii_forms_the_fixtures_never_used(detector, text: str, kind: str, value: str) -> None:
+    assert (kind, value) in _found(detector, text)
+
+
+def test_initials_alone_are_not_a_person(detector) -> None:
+    assert _found(detector, "D.O.B. 12-Jan-1990") == [(T.DOB, "12-Jan-1990")]
+
+
+def test_compact_dates_keep_their_form_in_surrogates() -> None:
+    fake = Pseudonymizer({"*": "surrogate"}).replace(T.DOB, "19851207")
+    (date,) = find_dates(fake)
+    assert date.text == fake and len(fake) == 8 and fake != "19851207"

@@ -1,10 +1,11 @@
 """Calendar dates in English and Chinese forms: find them, and re-render a different date in the
 same form (so a surrogate date of birth looks like the one it replaces).
 
-Forms: 1985-03-07, 1985/3/7, 07/03/1985, 7.3.85, 1985年3月7日, 一九八五年三月七日, March 7th, 1985,
-the 7th of March 1985, 7-Mar-85; month-only ones (March 1985, 1985年3月, 1985-03) and birthdays
-without a year (March 7th, 7 March, 3月7日). Partial dates are dates of birth too when a birth cue
-says so: a birth month and year, or a birthday, narrow down who someone is nearly as well.
+Forms: 1985-03-07, 1985/3/7, 19850307, 07/03/1985, 7.3.85, 1985年3月7日, 一九八五年三月七日,
+March 7th, 1985, the 7th of March 1985, 7-Mar-85; month-only ones (March 1985, 1985年3月,
+1985-03) and birthdays without a year (March 7th, 7 March, 3月7日). Partial dates are dates of
+birth too when a birth cue says so: a birth month and year, or a birthday, narrow down who
+someone is nearly as well.
 
 Whether a date is a *date of birth* is decided by its context, in birth.py.
 """
@@ -48,6 +49,8 @@ _PATTERNS: list[tuple[re.Pattern[str], Precision]] = [
         re.compile(_NB + r"(?P<a>[0-3]?\d)(?P<s>[-/.])(?P<b>[0-3]?\d)(?P=s)(?P<yy>\d\d)" + _NA),
         "day",
     ),
+    # 19850307 (compact, as forms and databases write it): zero-padded month and day
+    (re.compile(_NB + _Y + r"(?P<m>0[1-9]|1[0-2])(?P<d>0[1-9]|[12]\d|3[01])" + _NA), "day"),
     # 1985年3月7日 / 1985年03月07号
     (re.compile(_NB + _Y + r"\s*年\s*(?P<m>[01]?\d)\s*月\s*(?P<d>[0-3]?\d)\s*[日号]"), "day"),
     # 一九八五年三月七日
@@ -171,14 +174,14 @@ def find_dates(text: str) -> list[DateMatch]:
     return sorted(found, key=lambda d: d.start)
 
 
-def _render_part(key: str, old: str, new: dt.date) -> str:
+def _render_part(key: str, old: str, new: dt.date, pad: bool = False) -> str:
     if key == "y":
         return f"{new.year:04d}"
     if key == "yy":
         return f"{new.year % 100:02d}"
     if key in ("m", "d"):
         n = new.month if key == "m" else new.day
-        return f"{n:02d}" if len(old) == 2 and old.startswith("0") else str(n)
+        return f"{n:02d}" if pad or (len(old) == 2 and old.startswith("0")) else str(n)
     if key == "cy":
         return to_cn_number(new.year, digits=True, zero="零" if "零" in old else "〇")
     if key in ("cm", "cd"):
@@ -195,8 +198,10 @@ def _render_part(key: str, old: str, new: dt.date) -> str:
 
 def render_like(match: DateMatch, new: dt.date) -> str:
     """`new` written in the same form as `match` (padding, month names, ordinals, script kept)."""
+    compact = match.text.isdigit()  # 19851207 -> 19850307: without separators, always padded
     pieces = [
-        (s, e, _render_part(key, match.text[s:e], new)) for key, (s, e) in match.groups.items()
+        (s, e, _render_part(key, match.text[s:e], new, compact))
+        for key, (s, e) in match.groups.items()
     ]
     out = match.text
     for s, e, value in sorted(pieces, reverse=True):

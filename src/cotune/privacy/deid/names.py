@@ -207,6 +207,8 @@ def _classify_run(
         kind, score = PERSON, 0.6
     if kind is None or (len(toks) == 1 and toks[0].isupper() and len(toks[0]) > 1):
         return None  # a lone acronym (NASA, IBM) is too often not a name
+    if all(len(t.rstrip(".")) == 1 for t in toks):
+        return None  # initials alone are an abbreviation (D.O.B., U.S.), not a name
     if at_sentence_start and len(toks) == 1 and kind != PERSON:
         return None
     return PiiSpan(kind, start, end, text[start:end], score, "name-heuristic")

@@ -85,8 +85,8 @@ def fold_lookalikes(text: str) -> tuple[str, list[int]]:
 
 _EMAIL = re.compile(
     r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@"
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])"
-)
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z-]|[0-9]*\.[A-Za-z])"
+)  # a digit may follow the TLD (bob@qq.com13812345678: no TLD has digits), not a longer host
 
 
 # URLs end at whitespace, quotes, CJK punctuation and Han characters (Chinese text runs on
@@ -171,20 +171,20 @@ def find_credit_cards(text: str) -> list[tuple[int, int, float]]:
     return out
 
 
-_IBAN_START = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2})(\d{2})")
+_IBAN_START = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2})(\d{2})")  # typed lower-case too
 
 
 def find_ibans(text: str) -> list[tuple[int, int, float]]:
     """Country code + check digits, then exactly the country's length of BBAN (spaces allowed)."""
     out = []
     for m in _IBAN_START.finditer(text):
-        want = checks.IBAN_LENGTHS.get(m.group(1))
+        want = checks.IBAN_LENGTHS.get(m.group(1).upper())
         if want is None:
             continue
         compact, i = m.group(1) + m.group(2), m.end()
         while len(compact) < want and i < len(text):
             ch = text[i]
-            if ch.isascii() and (ch.isdigit() or ch.isupper()):
+            if ch.isascii() and ch.isalnum():
                 compact += ch
             elif not (
                 ch == " " and i + 1 < len(text) and text[i + 1].isascii() and text[i + 1].isalnum()
