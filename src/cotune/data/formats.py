@@ -32,6 +32,12 @@ def read_text(path: Path) -> str:
         ) from None
 
 
+def text_lines(text: str) -> list[str]:
+    """Lines split at \\n, \\r\\n or \\r only. `str.splitlines` also splits at U+2028, U+0085,
+    \\x0c and other separators, which may sit inside a tweet's token or a JSON string."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
 def read_conll(
     path: Path, *, token_column: int = 0, tag_column: int = -1, sep: str | None = None
 ) -> list[TokenExample]:
@@ -45,7 +51,8 @@ def read_conll(
     tokens: list[str] = []
     tags: list[str] = []
     start = 0
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    columns: tuple[int, int] | None = None  # (count, line) of the first token line
+    for lineno, line in enumerate(text_lines(text), start=1):
         # Tab-separated lines split on tabs only (a token may hold other whitespace);
         # otherwise on any whitespace run (space-separated CoNLL files).
         cells = line.split(sep or "\t") if (sep or "\t" in line) else line.split()
@@ -62,6 +69,14 @@ def read_conll(
                 f"expected a token and a tag, found {len(cells)} column(s): {line!r}",
                 where=where,
                 fix="write `token<TAB>tag` on every line, a blank line between sentences",
+            )
+        columns = columns or (len(cells), lineno)
+        if len(cells) != columns[0]:
+            raise DataError(
+                f"{len(cells)} columns, but line {columns[1]} has {columns[0]}: {line!r}",
+                where=where,
+                fix="give every line the same columns (token first, tag last); a token holding "
+                "spaces needs tab-separated columns",
             )
         token, tag = cells[token_column].strip(), cells[tag_column].strip()
         check_tag(tag, where)
@@ -81,7 +96,7 @@ def read_jsonl(path: Path, *, text_field: str = "text") -> list[TokenExample] | 
     text = read_text(path)
     token_rows: list[TokenExample] = []
     text_rows: list[TextExample] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(text_lines(text), start=1):
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
@@ -116,6 +131,12 @@ def read_jsonl(path: Path, *, text_field: str = "text") -> list[TokenExample] | 
                 raise DataError(
                     f'a {text_field!r} row needs "label" (or "labels" for multi-label)',
                     where=where,
+                )
+            if not isinstance(row[text_field], str):
+                raise DataError(
+                    f"{text_field!r} must be a string, not {row[text_field]!r}",
+                    where=where,
+                    fix=f'write {{"{text_field}": "...", "label": ...}}',
                 )
             labels = labels if isinstance(labels, list) else [labels]
             text_rows.append(TextExample(str(row[text_field]), [str(x) for x in labels], where))
@@ -156,6 +177,14 @@ def read_csv(
     rows: list[TextExample] = []
     for rowno, row in enumerate(reader, start=2):
         where = f"{path}:{reader.line_num or rowno}"
+        if None in row or None in row.values():  # more (restkey None) or fewer cells than header
+            n = len(header) + len(row.get(None) or []) - list(row.values()).count(None)
+            raise DataError(
+                f"{n} cell(s) but the header has {len(header)} columns {header}",
+                where=where,
+                fix="give every row one cell per column, and quote a cell holding commas, quotes "
+                'or line breaks ("great, really")',
+            )
         label = (row.get(label_column) or "").strip()
         if not label:
             raise DataError(f"empty {label_column!r}", where=where, fix="give every row a label")
