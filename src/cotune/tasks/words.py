@@ -6,14 +6,21 @@ same as the Hugging Face token-classification pipeline's, so both agree on raw t
 
 from __future__ import annotations
 
+import unicodedata
+
 from transformers import PreTrainedTokenizerBase
 
 
 def word_spans(text: str, tokenizer: PreTrainedTokenizerBase) -> list[tuple[int, int]]:
-    """[(start, end)] character offsets of each word of `text`."""
+    """[(start, end)] character offsets of each word of `text`.
+
+    A word ends after the combining marks that follow it: a tokenizer that strips accents gives
+    "Jose\u0301" the offsets of "Jose" only, yet the mark is part of the word's last letter.
+    """
     if not text:
         return []
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    # verbose=False: a text longer than the model is windowed, not an indexing error
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     spans: list[tuple[int, int]] = []
     last_word = None
     for w, (s, e) in zip(enc.word_ids(), enc["offset_mapping"], strict=True):
@@ -24,4 +31,9 @@ def word_spans(text: str, tokenizer: PreTrainedTokenizerBase) -> list[tuple[int,
         else:
             spans.append((s, e))
             last_word = w
+    for k, (s, e) in enumerate(spans):
+        stop = spans[k + 1][0] if k + 1 < len(spans) else len(text)
+        while e < stop and unicodedata.category(text[e]).startswith("M"):
+            e += 1
+        spans[k] = (s, e)
     return spans
