@@ -11,9 +11,10 @@ from cotune.cli.common import console, progress_enabled, reports_errors
 
 HELP = """Predict with an artifact on a text or a file.
 
-A text prints JSON. A file (.jsonl with {"text": ...} or {"tokens": [...]} per line, or a plain
-text file with one text per line) gives JSONL, to --output or stdout. An interrupted file run
-continues where it stopped when run again with the same --output.
+A text prints JSON. A file (.jsonl with {"text": ...} or {"tokens": [...]} per line, a .csv with
+a header and a "text" column, or a plain text file with one text per line) gives JSONL, to
+--output or stdout. An interrupted file run continues where it stopped when run again with the
+same --output; an --output holding anything else is refused, never appended to.
 
 \b
   cotune predict runs/wnut16-full "Obama visited Paris with Apple executives"
@@ -26,13 +27,15 @@ continues where it stopped when run again with the same --output.
 @reports_errors
 def predict(
     model: Path = typer.Argument(..., help="Artifact folder."),
-    inputs: str | None = typer.Argument(None, help="A text, or a .jsonl / .txt file."),
+    inputs: str | None = typer.Argument(None, help="A text, or a .jsonl / .csv / .txt file."),
     input_file: Path = typer.Option(
-        None, "--input", "-i", help="Input .jsonl / .txt file (instead of the argument)."
+        None, "--input", "-i", help="Input .jsonl / .csv / .txt file (instead of the argument)."
     ),
     output: Path = typer.Option(None, "--output", "-o", help="JSONL output (files)."),
-    batch_size: int = typer.Option(32, "--batch-size"),
-    top_k: int = typer.Option(None, "--top-k", help="Classification: only the k best labels."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1),
+    top_k: int = typer.Option(
+        None, "--top-k", min=1, help="Classification: only the k best labels."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
     onnx: str = typer.Option(
         None, "--onnx", help="fp32 or int8: run the ONNX graph from `cotune export` instead."
@@ -52,9 +55,15 @@ def predict(
             raise DataError(f"{input_file} is not a file", where="--input")
         inputs = str(input_file)
     assert inputs is not None
-    predictor = load_predictor(model, onnx)
     path = Path(inputs)
-    if path.is_file():
+    if not _names_a_file(inputs) and _looks_like_a_path(inputs):
+        raise DataError(
+            f"no such file: {inputs}",
+            where="the input argument",
+            fix="check the path (a text to predict holds a space or lacks a file suffix)",
+        )
+    predictor = load_predictor(model, onnx)
+    if _names_a_file(inputs):
         n = predict_file(
             predictor,
             path,
@@ -69,3 +78,16 @@ def predict(
     print(
         json.dumps(predict_texts(predictor, [inputs], top_k=top_k)[0], ensure_ascii=False, indent=2)
     )
+
+
+def _names_a_file(arg: str) -> bool:
+    """Whether the argument is an existing file; a text too long for a file name is a text."""
+    try:
+        return Path(arg).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _looks_like_a_path(arg: str) -> bool:
+    """One word ending in an input file suffix, e.g. a mistyped `reviews.jsonl`."""
+    return len(arg.split()) == 1 and Path(arg).suffix.lower() in (".jsonl", ".json", ".txt", ".csv")

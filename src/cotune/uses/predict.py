@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -9,7 +11,7 @@ from typing import Any, TextIO
 
 from cotune.artifact import Predictor
 from cotune.data.examples import TokenExample
-from cotune.data.formats import read_text
+from cotune.data.formats import read_text, text_lines
 from cotune.errors import DataError
 from cotune.training.progress import make_progress
 
@@ -35,27 +37,65 @@ def predict_texts(
     return [as_dict(t, p, top_k) for t, p in zip(texts, preds, strict=True)]
 
 
-def _read_inputs(path: Path) -> list[dict[str, Any]]:
-    """JSONL rows with "text" or "tokens", or plain text lines."""
+def _read_inputs(path: Path, text_column: str = "text") -> list[dict[str, Any]]:
+    """JSONL rows with "text" or "tokens", CSV rows with a text column, or plain text lines."""
     text = read_text(path)
+    if path.suffix.lower() == ".csv":
+        return _read_csv_inputs(path, text, text_column)
     rows = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(text_lines(text), start=1):
         if not line.strip():
             continue
         if path.suffix.lower() in (".jsonl", ".json"):
+            where = f"{path}:{lineno}"
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise DataError(f"not valid JSON: {e.msg}", where=f"{path}:{lineno}") from None
-            if not isinstance(row, dict) or not ("text" in row or "tokens" in row):
                 raise DataError(
-                    'each line needs "text" (a string) or "tokens" (a list)',
-                    where=f"{path}:{lineno}",
-                    fix='write {"text": "..."} per line',
-                )
+                    f"not valid JSON ({e.msg} at column {e.colno})",
+                    where=where,
+                    fix='write one JSON object per line: {"text": "..."}',
+                ) from None
+            _check_input_row(row, where)
             rows.append(row)
         else:
             rows.append({"text": line})
+    return rows
+
+
+def _check_input_row(row: Any, where: str) -> None:
+    """A row to predict holds "text" (a string) or "tokens" (a list of strings)."""
+    fix = 'write {"text": "..."} or {"tokens": ["...", ...]} per line'
+    if not isinstance(row, dict) or not ("text" in row or "tokens" in row):
+        got = f"keys {sorted(row)}" if isinstance(row, dict) else f"a JSON {type(row).__name__}"
+        raise DataError(f'each line needs "text" or "tokens", found {got}', where=where, fix=fix)
+    if "text" in row and not isinstance(row["text"], str):
+        raise DataError(f'"text" must be a string, not {row["text"]!r}', where=where, fix=fix)
+    tokens = row.get("tokens", [])
+    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+        raise DataError(f'"tokens" must be a list of strings, not {tokens!r}', where=where, fix=fix)
+
+
+def _read_csv_inputs(path: Path, text: str, text_column: str) -> list[dict[str, Any]]:
+    """CSV rows (header first); the text column is "text" or the one the model was trained on."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    column = next((c for c in ("text", text_column) if c in header), None)
+    if column is None:
+        raise DataError(
+            f"no column 'text' (nor {text_column!r}); the header has {header}",
+            where=f"{path}:1",
+            fix="name the column holding the texts 'text'",
+        )
+    rows = []
+    for row in reader:
+        if None in row or None in row.values():
+            raise DataError(
+                f"the row's cells do not match the header's {len(header)} columns {header}",
+                where=f"{path}:{reader.line_num}",
+                fix='quote a cell holding commas, quotes or line breaks ("great, really")',
+            )
+        rows.append({**{k: v for k, v in row.items() if k != column}, "text": row[column]})
     return rows
 
 
@@ -64,15 +104,59 @@ def _batches(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, A
         yield rows[b : b + size]
 
 
-def _done_lines(output: Path) -> int:
-    """Complete lines already in an output file; a torn last line is cut off."""
+def _row_text(row: dict[str, Any]) -> str:
+    return str(row["text"]) if "text" in row else " ".join(row["tokens"])
+
+
+def _is_prediction_of(line: str, row: dict[str, Any]) -> bool:
+    try:
+        out = json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    if not isinstance(out, dict):
+        return False
+    if "tags" in out:
+        return bool(out.get("tokens") == row.get("tokens"))
+    return ("entities" in out or "labels" in out) and out.get("text") == _row_text(row)
+
+
+def _done_lines(output: Path, path: Path, rows: list[dict[str, Any]]) -> int:
+    """Lines an interrupted run already wrote to `output`, each checked to be the prediction of
+    its row; a torn last line is cut off. A file holding anything else is left untouched."""
     if not output.exists():
         return 0
+    fix = "give a new --output file (or delete this one to start over)"
+    if output.is_dir():
+        raise DataError("--output is a folder", where=str(output), fix="give a file path")
+    if output.samefile(path):
+        raise DataError(
+            "--output is the input file: predicting would overwrite it", where=str(output), fix=fix
+        )
     data = output.read_bytes()
     keep = data[: data.rfind(b"\n") + 1]
-    if len(keep) != len(data):
+    torn = data[len(keep) :]
+    lines = keep.decode("utf-8", errors="replace").split("\n")[:-1]
+    if len(lines) > len(rows):
+        raise DataError(
+            f"{output} has {len(lines)} lines but {path} only {len(rows)} rows",
+            where=str(output),
+            fix=fix,
+        )
+    for k, (line, row) in enumerate(zip(lines, rows, strict=False), start=1):
+        if not _is_prediction_of(line, row):
+            raise DataError(
+                f"line {k} is not the prediction of row {k} of {path}, so this is not an "
+                "interrupted run to continue",
+                where=f"{output}:{k}",
+                fix=fix,
+            )
+    if torn and not torn.startswith(b"{"):
+        raise DataError(
+            "the file does not end with a complete prediction line", where=str(output), fix=fix
+        )
+    if torn:
         output.write_bytes(keep)
-    return keep.count(b"\n")
+    return len(lines)
 
 
 def predict_file(
@@ -87,14 +171,11 @@ def predict_file(
     """Predict every row of `path` into `output` (JSONL), continuing an interrupted run."""
     import sys
 
-    rows = _read_inputs(path)
-    done = _done_lines(output) if output else 0
-    if done > len(rows):
-        raise DataError(
-            f"{output} has {done} lines but {path} only {len(rows)} rows",
-            where=str(output),
-            fix="use a fresh --output file",
-        )
+    data_cfg = predictor.meta.config.get("data") or {}
+    rows = _read_inputs(path, str(data_cfg.get("text_column") or "text"))
+    done = _done_lines(output, path, rows) if output else 0
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
     sink: TextIO = output.open("a", encoding="utf-8") if output else sys.stdout
     bar = make_progress(progress and output is not None)
     try:
@@ -118,14 +199,24 @@ def predict_file(
 def _predict_rows(
     predictor: Predictor, rows: list[dict[str, Any]], top_k: int | None
 ) -> list[dict[str, Any]]:
-    if all("tokens" in r for r in rows) and predictor.meta.task == "token-classification":
+    """Row by row: "tokens" rows of an NER model give tags per token, the rest predict on text,
+    whatever other rows share the batch."""
+    ner = predictor.meta.task == "token-classification"
+    as_tokens = [k for k, r in enumerate(rows) if ner and "tokens" in r]
+    as_text = [k for k, r in enumerate(rows) if not (ner and "tokens" in r)]
+    out: list[dict[str, Any]] = [{} for _ in rows]
+    if as_tokens:
         examples = [
-            TokenExample([str(t) for t in r["tokens"]], ["O"] * len(r["tokens"])) for r in rows
+            TokenExample(rows[k]["tokens"], ["O"] * len(rows[k]["tokens"])) for k in as_tokens
         ]
-        preds = predictor.predict(examples)
-        return [
-            {"tokens": ex.tokens, "tags": p.tags, "scores": [round(s, 6) for s in p.scores]}
-            for ex, p in zip(examples, preds, strict=True)
-        ]
-    texts = [str(r.get("text", " ".join(map(str, r.get("tokens", []))))) for r in rows]
-    return predict_texts(predictor, texts, top_k=top_k)
+        for k, ex, p in zip(as_tokens, examples, predictor.predict(examples), strict=True):
+            out[k] = {
+                "tokens": ex.tokens,
+                "tags": p.tags,
+                "scores": [round(x, 6) for x in p.scores],
+            }
+    if as_text:
+        texts = [_row_text(rows[k]) for k in as_text]
+        for k, result in zip(as_text, predict_texts(predictor, texts, top_k=top_k), strict=True):
+            out[k] = result
+    return out
