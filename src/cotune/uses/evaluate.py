@@ -23,16 +23,20 @@ def evaluate_artifact(
     """Metrics of the artifact's PyTorch model, or of its exported graph with `onnx` ("fp32" /
     "int8", written by `cotune export`): the same data, task code and metrics either way.
     `int8_kernels="exact"` runs the int8 graph with exact int8 products (as a VNNI CPU does)."""
+    if split not in ("train", "dev", "test"):
+        raise DataError(f"unknown split {split!r}", fix="use --split train, dev or test")
     predictor = load_predictor(folder, onnx, int8_kernels=int8_kernels)
     trained_on = DataConfig(**predictor.meta.config["data"])
     if data is None or data == trained_on.source:
         splits, _ = load_splits(trained_on)
-        if split not in ("train", "dev", "test"):
-            raise DataError(f"unknown split {split!r}", fix="use --split train, dev or test")
         examples = getattr(splits, split)
         name = f"{trained_on.source or trained_on.train}:{split}"
     elif Path(data).is_file():
-        corpus_cfg = trained_on.model_copy(update={"source": data, "train": None})
+        update: dict[str, Any] = {"source": data, "train": None}
+        trained_file = Path(str(trained_on.train or trained_on.source or ""))
+        if Path(data).suffix.lower() != trained_file.suffix.lower():
+            update["format"] = "auto"  # the file's own format, not the training file's
+        corpus_cfg = trained_on.model_copy(update=update)
         examples = read_labelled(Path(data), corpus_cfg)
         name = data
     else:
@@ -40,7 +44,10 @@ def evaluate_artifact(
         splits, _ = load_splits(cfg)
         examples = getattr(splits, split)
         name = f"{data}:{split}"
-    _check_known(predictor.meta.labels, examples)
+    ner = predictor.meta.task == "token-classification"
+    _check_known(
+        predictor.meta.labels, examples, ner, getattr(predictor.task, "multi_label", False)
+    )
     metrics = predictor.evaluate(examples, batch_size)
     runtime = {"onnx": onnx} if onnx else {}
     if onnx == "int8":
@@ -48,14 +55,33 @@ def evaluate_artifact(
     return {"data": name, **runtime, **metrics}
 
 
-def _check_known(labels: list[str], examples: list[Any]) -> None:
+def _check_known(labels: list[str], examples: list[Any], ner: bool, multi_label: bool) -> None:
+    """The data is of the model's kind and holds only labels (or entity types) it can output:
+    anything else would be scored as a silent miss, or crash the metrics."""
     from cotune.data.examples import Example, TextExample, TokenExample
 
     if not examples:
         raise DataError("nothing to evaluate: the split is empty")
+    if isinstance(examples[0], TokenExample) != ner:
+        kinds = ("tagged tokens", "labelled texts")
+        have, want = kinds if not ner else kinds[::-1]
+        raise DataError(
+            f"the model is a {'token' if ner else 'sequence'}-classification model, but the "
+            f"evaluation data holds {have}",
+            where=examples[0].origin or None,
+            fix=f"evaluate on {want}",
+        )
     ref: list[Example]
-    if isinstance(examples[0], TokenExample):
+    if ner:
         ref = [TokenExample([], [lab]) for lab in labels]
     else:
         ref = [TextExample("", [lab]) for lab in labels]
+        for ex in examples:
+            if not multi_label and len(ex.labels) != 1:
+                raise DataError(
+                    f"the model gives one label per text, but this row has {len(ex.labels)}: "
+                    f"{ex.labels}",
+                    where=ex.origin or None,
+                    fix='give each row exactly one "label"',
+                )
     check_labels_known(ref, examples, "the evaluation data")
