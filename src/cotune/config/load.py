@@ -50,7 +50,16 @@ def parse_overrides(args: Sequence[str]) -> dict[str, Any]:
                 value = next(it)
             except StopIteration:
                 raise ConfigError(f"--{key} needs a value", fix=f"--{key} VALUE") from None
-        out[key.replace("-", "_")] = yaml.safe_load(value) if value != "" else None
+        try:
+            parsed = yaml.safe_load(value) if value != "" else None
+        except yaml.YAMLError as e:
+            raise ConfigError(
+                f"value {value!r} is not valid YAML ({getattr(e, 'problem', e)})",
+                where=f"--{key}",
+                fix=f"quote a value meant as text (--{key} \"'{value}'\"), or close its "
+                "brackets ([1, 2], {a: 1})",
+            ) from None
+        out[key.replace("-", "_")] = parsed
     return out
 
 
@@ -58,10 +67,15 @@ def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str,
     for dotted, value in overrides.items():
         node = raw
         *parents, leaf = dotted.split(".")
-        for p in parents:
+        for i, p in enumerate(parents):
             child = node.setdefault(p, {})
             if not isinstance(child, dict):
-                raise ConfigError(f"--{dotted}: {p!r} is not a section", where=f"--{dotted}")
+                value_key = ".".join(parents[: i + 1])
+                raise ConfigError(
+                    f"{value_key!r} is a value, not a section with keys",
+                    where=f"--{dotted}",
+                    fix=f"set it with --{value_key} VALUE",
+                )
             node = child
         node[leaf] = value
     return raw
@@ -119,6 +133,30 @@ def validate(
     return cfg
 
 
+def _refuse_duplicate_keys(node: Any, path: Path, prefix: str = "") -> None:
+    """YAML keeps the last of two equal keys and drops the first without a word (a second
+    `train:` section silently discards the whole first one); cotune refuses instead."""
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_duplicate_keys(item, path, prefix)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    first: dict[str, int] = {}
+    for k, v in node.value:
+        if not isinstance(k, yaml.ScalarNode) or k.tag == "tag:yaml.org,2002:merge":
+            continue
+        line = k.start_mark.line + 1
+        if k.value in first:
+            raise ConfigError(
+                f"key {prefix + k.value!r} is given twice (lines {first[k.value]} and {line}); "
+                "YAML would silently keep only the second",
+                where=f"{path}:{line}",
+                fix="keep one of them (merge the two into one section)",
+            )
+        first[k.value] = line
+        _refuse_duplicate_keys(v, path, f"{prefix}{k.value}.")
+
+
 def read_config(
     path: str | Path, overrides: dict[str, Any] | None = None
 ) -> tuple[dict[str, Any], Any]:
@@ -135,6 +173,7 @@ def read_config(
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigError(f"not valid YAML: {getattr(e, 'problem', e)}", where=where) from None
+    _refuse_duplicate_keys(tree, path)
     if not isinstance(raw, dict):
         raise ConfigError("a config is a YAML mapping", where=str(path))
     return apply_overrides(raw, overrides or {}), tree
