@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from cotune.config.privacy import PrivacyConfig
 from cotune.config.tracking import TrackingConfig, TuneConfig, check_tune_paths
@@ -19,7 +19,14 @@ TaskName = Literal["token-classification", "sequence-classification"]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        validate_assignment=True,
+        # YAML reads .inf as a float that passes every gt/ge bound (lr: .inf, epochs: .inf)
+        allow_inf_nan=False,
+        # `name: 2024` or `--name 2024` is a name, though YAML reads it as a number
+        coerce_numbers_to_str=True,
+    )
 
 
 class SplitConfig(Section):
@@ -108,6 +115,21 @@ def _on_off_shorthand(value: Any) -> Any:
 ExtendVocabOption = Annotated[ExtendVocabConfig | None, BeforeValidator(_on_off_shorthand)]
 
 
+def _folder_name(name: str | None) -> str | None:
+    # the run folder is OUTPUT_DIR/NAME: a '/' or '..' would put it (and what --overwrite
+    # deletes) somewhere else
+    if name is not None and (name in {".", ".."} or any(c in name for c in "/\\")):
+        raise ValueError(
+            f"{name!r} is not a folder name: the run goes to output_dir/name; put the path in "
+            "output_dir and a plain name (no / or \\) in name"
+        )
+    return name
+
+
+# `name` of a run, distillation or pre-training config: one folder inside output_dir
+RunName = Annotated[str | None, AfterValidator(_folder_name)]
+
+
 class ModelConfig(Section):
     backbone: str = Field(
         "minilm-l6", description="Catalog name (`cotune models list`), local folder or Hub name."
@@ -183,7 +205,7 @@ class MethodConfig(Section):
 
 class RunConfig(Section):
     schema_version: int = Field(SCHEMA_VERSION, description="Version of this config schema.")
-    name: str | None = Field(None, description="Run name (default: derived from the config).")
+    name: RunName = Field(None, description="Run name (default: derived from the config).")
     task: TaskName = Field(..., description="What the model does.")
     data: DataConfig
     model: ModelConfig = Field(default_factory=ModelConfig)

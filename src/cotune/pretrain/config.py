@@ -12,7 +12,13 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from cotune.config.load import check_schema, read_config, relative_to_config
-from cotune.config.schema import ExtendVocabOption, Section, SplitConfig, TrainConfig
+from cotune.config.schema import (
+    ExtendVocabOption,
+    RunName,
+    Section,
+    SplitConfig,
+    TrainConfig,
+)
 from cotune.config.tracking import TrackingConfig
 
 PRETRAIN_SCHEMA_VERSION = 1
@@ -96,7 +102,7 @@ def _pretrain_defaults() -> TrainConfig:
 
 class PretrainConfig(Section):
     schema_version: int = Field(PRETRAIN_SCHEMA_VERSION, description="Version of this schema.")
-    name: str | None = Field(None, description="Output folder name (default: from the config).")
+    name: RunName = Field(None, description="Output folder name (default: from the config).")
     text: TextConfig
     model: PretrainModelConfig = Field(default_factory=PretrainModelConfig)
     mlm: MlmConfig = Field(default_factory=MlmConfig)
