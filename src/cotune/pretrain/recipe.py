@@ -26,7 +26,7 @@ from cotune.pretrain.masking import MlmCollator, MlmEvaluator, encode_texts, mlm
 from cotune.pretrain.texts import Texts, load_texts
 from cotune.pretrain.tracking import PretrainRun
 from cotune.recipes.common import training_summary
-from cotune.recipes.finetune import prepare_output, resolve_device, seed_everything
+from cotune.recipes.finetune import output_folder, resolve_device, seed_everything
 from cotune.recipes.writer import new_stage, publish_stage
 from cotune.tracking.base import Tracker
 from cotune.training.loop import Callback, FitResult, fit
@@ -45,14 +45,14 @@ def pretrain(
 ) -> Path:
     """Continue masked-LM pre-training as `cfg` says; returns the backbone folder."""
     out = cfg.output_dir / cfg.run_name()
-    prepare_output(out, cfg, resume=resume, overwrite=overwrite)
-    run = PretrainRun(cfg, tracker)
-    run.start(out, resumed=resume)
-    try:
-        _train_and_write(cfg, out, resume, progress, [run.callback, *callbacks])
-    except BaseException as e:
-        run.fail(e)
-        raise
+    with output_folder(out, cfg, resume=resume, overwrite=overwrite):
+        run = PretrainRun(cfg, tracker)
+        run.start(out, resumed=resume)
+        try:
+            _train_and_write(cfg, out, resume, progress, [run.callback, *callbacks])
+        except BaseException as e:
+            run.fail(e)
+            raise
     run.finish(out)
     return out
 

@@ -32,7 +32,7 @@ from cotune.methods import get_method
 from cotune.methods.registry import count_parameters
 from cotune.models.catalog import resolve_backbone
 from cotune.recipes.common import feature_words, training_summary
-from cotune.recipes.finetune import default_metric, prepare_output, seed_everything
+from cotune.recipes.finetune import default_metric, output_folder, seed_everything
 from cotune.recipes.writer import write_artifact
 from cotune.tasks import build_task
 from cotune.training.loop import Callback, fit
@@ -47,7 +47,14 @@ def distill(
 ) -> Path:
     """Train the student `cfg` describes from its teacher and write its artifact folder."""
     out = cfg.output_dir / cfg.run_name()
-    prepare_output(out, cfg, resume=False, overwrite=overwrite)
+    with output_folder(out, cfg, resume=False, overwrite=overwrite):
+        _distill_and_write(cfg, out, progress, callbacks)
+    return out
+
+
+def _distill_and_write(
+    cfg: DistillConfig, out: Path, progress: bool | None, callbacks: Sequence[Callback]
+) -> None:
     seed_everything(cfg.train.seed)
     opts = cfg.distill
     teacher = load_artifact(opts.teacher)
@@ -153,4 +160,3 @@ def distill(
         unk=unk_rate(splits.train, tokenizer),
     )
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
-    return out

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,16 @@ def prepare_output(out: Path, cfg: BaseModel, *, resume: bool, overwrite: bool) 
             shutil.rmtree(out)
         elif resume:
             if saved.exists():
-                old = yaml.safe_load(saved.read_text(encoding="utf-8"))
+                try:
+                    old = yaml.safe_load(saved.read_text(encoding="utf-8"))
+                except yaml.YAMLError:
+                    old = None
+                if not isinstance(old, dict):
+                    raise ConfigError(
+                        "--resume: the run's saved config is not a YAML mapping",
+                        where=str(saved),
+                        fix="restore the file, or start the run again (--overwrite)",
+                    )
                 new = cfg.model_dump(mode="json")
                 # where the run is tracked does not change what it computes
                 old.pop("tracking", None)
@@ -88,6 +98,22 @@ def prepare_output(out: Path, cfg: BaseModel, *, resume: bool, overwrite: bool) 
         saved.write_text(
             yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
         )
+
+
+@contextmanager
+def output_folder(out: Path, cfg: BaseModel, *, resume: bool, overwrite: bool) -> Iterator[Path]:
+    """`prepare_output`; and a run that then fails before writing more than its run_config.yaml
+    (a missing data file, an unknown backbone, an option refused at set-up) takes its folder
+    away again: it holds nothing to resume, and would refuse the corrected config's rerun
+    ('already holds a run'). A folder that held something before this call is left as it is."""
+    held = out.exists() and any(out.iterdir()) and not overwrite
+    prepare_output(out, cfg, resume=resume, overwrite=overwrite)
+    try:
+        yield out
+    except BaseException:
+        if not held and [p.name for p in out.iterdir()] == ["run_config.yaml"]:
+            shutil.rmtree(out)
+        raise
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -116,14 +142,17 @@ def finetune(
     """
     run = start_tracked_run(cfg, tracker, tags={"cotune.resumed": "true"} if resume else None)
     try:
-        out = _train_and_write(
-            cfg,
-            resume=resume,
-            overwrite=overwrite,
-            progress=progress,
-            callbacks=[run.callback, *callbacks],
-            evaluate_test=evaluate_test,
-        )
+        with output_folder(
+            cfg.output_dir / cfg.run_name(), cfg, resume=resume, overwrite=overwrite
+        ) as out:
+            _train_and_write(
+                cfg,
+                out,
+                resume=resume,
+                progress=progress,
+                callbacks=[run.callback, *callbacks],
+                evaluate_test=evaluate_test,
+            )
     except BaseException as e:
         run.fail(e)
         raise
@@ -133,15 +162,13 @@ def finetune(
 
 def _train_and_write(
     cfg: RunConfig,
+    out: Path,
     *,
     resume: bool,
-    overwrite: bool,
     progress: bool | None,
     callbacks: Sequence[Callback],
     evaluate_test: bool,
-) -> Path:
-    out = cfg.output_dir / cfg.run_name()
-    prepare_output(out, cfg, resume=resume, overwrite=overwrite)
+) -> None:
     seed_everything(cfg.train.seed)
 
     splits, provenance = load_splits(cfg.data)
@@ -223,4 +250,3 @@ def _train_and_write(
         unk=unk_rate(splits.train, tokenizer),
     )
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
-    return out
