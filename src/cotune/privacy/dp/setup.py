@@ -117,6 +117,10 @@ def private_fit(cfg: RunConfig, model: nn.Module, features: Sequence[Feature]) -
     if dp is None:
         return None
     bad = unsupported_modules(model)
+    if getattr(getattr(model, "active_peft_config", None), "is_prompt_learning", False):
+        # prefix tuning trains an Embedding, but looks it up with one index row expanded over
+        # the batch, which Opacus's per-example norms cannot take (it failed mid-step)
+        bad = ["the prefix embedding of prefix tuning (one lookup shared by the batch)"]
     if bad:
         raise ConfigError(
             f"DP-SGD needs per-example gradient norms, which cotune has for Linear, Embedding "
