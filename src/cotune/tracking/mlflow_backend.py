@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cotune.errors import ArtifactError
+from cotune.errors import ArtifactError, ConfigError
 from cotune.tracking.base import RunRecord, RunStatus
 from cotune.tracking.locate import mlflow_uri, sqlite_path
 
@@ -36,7 +36,16 @@ def client(uri: str | None = None) -> Any:
     db = sqlite_path(resolved)
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
-    return MlflowClient(tracking_uri=resolved, registry_uri=resolved)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return MlflowClient(tracking_uri=resolved, registry_uri=resolved)
+    except MlflowException as e:  # an unsupported scheme (bogus://x) is refused here
+        raise ConfigError(
+            f"MLflow cannot open the store {resolved!r}: {str(e).strip().split('. ')[0]}",
+            where="--uri / tracking.uri",
+            fix="use sqlite:///path/mlruns.db, a path ending in .db, or http://host:5000",
+        ) from None
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
