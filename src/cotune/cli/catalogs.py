@@ -20,7 +20,9 @@ def list_models() -> None:
     Console().print(table)
 
 
-@methods_app.command("list", help="List the adaptation methods and their options.")
+@methods_app.command(
+    "list", help="List the adaptation methods and their options.\n\n  cotune methods list"
+)
 def list_methods() -> None:
     from cotune.methods import METHODS
 
