@@ -169,3 +169,19 @@ def test_a_duplicate_deep_in_the_tune_section_is_named_by_its_path(tmp_path: Pat
     )
     with pytest.raises(ConfigError, match=r"'tune\.params\.train\.lr' is given twice"):
         load_config(p)
+
+
+def test_a_missing_required_key_is_named_without_dumping_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_config(_write(tmp_path, "data:\n  source: wnut16\n"))
+    msg = str(e.value)
+    assert "missing required key 'task'" in msg and "got" not in msg
+
+
+def test_a_rule_across_sections_reads_as_its_message(tmp_path: Path) -> None:
+    p = _write(tmp_path, BASE + "tune:\n  params:\n    train.lrr: {type: float, low: 1, high: 2}\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    msg = str(e.value)
+    assert "tune.params.train.lrr: no config key 'lrr'" in msg
+    assert "(top level)" not in msg and "Value error" not in msg and "got {" not in msg

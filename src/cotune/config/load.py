@@ -112,6 +112,11 @@ def check_schema(
         where = f"{source}:{line}" if line else source
         if err["type"] == "extra_forbidden":
             what, fix = f"unknown key {key!r}", _suggest(schema, loc) + "remove or rename it"
+        elif err["type"] == "missing":  # its input is the whole enclosing section: not shown
+            what, fix = f"missing required key {key!r}", f"add {key} (README.md lists the keys)"
+        elif not loc:  # a rule across sections: the message names its keys
+            what = str(err["msg"]).removeprefix("Value error, ")
+            fix = "change the keys the message names"
         else:
             what = f"{key}: {err['msg']} (got {err.get('input')!r})"
             fix = f"set {key} to a valid value (the config table in README.md lists the keys)"
