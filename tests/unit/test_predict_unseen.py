@@ -4,11 +4,13 @@ characters, mixed rows, malformed files, an --output that already holds somethin
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
 import torch
 from transformers import AutoTokenizer
+from transformers.utils import logging as hf_logging
 from typer.testing import CliRunner
 
 from cotune.artifact import load_artifact
@@ -97,6 +99,26 @@ def test_entity_keeps_the_combining_marks_the_tokenizer_strips(tiny_backbone: Pa
         "paris",
     ]
     assert all(text[e.start : e.end] == e.text for e in ents)
+
+
+def test_long_text_is_windowed_without_an_indexing_errors_warning(tiny_backbone: Path) -> None:
+    tok = AutoTokenizer.from_pretrained(tiny_backbone, model_max_length=16)
+    task = TokenClassification(["B-PER", "I-PER", "O"], tok, ModelConfig(max_length=16))
+    model = task.build_model(tiny_backbone, task.cfg)
+    text = " ".join(["john visited paris ."] * 30)
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append  # type: ignore[method-assign]
+    logging.getLogger("transformers").addHandler(handler)
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_warning()  # the CLI silences it; library users see it
+    try:
+        (ents,) = task.predict_text(model, [text])
+    finally:
+        hf_logging.set_verbosity(previous)
+        logging.getLogger("transformers").removeHandler(handler)
+    assert all(text[e.start : e.end] == e.text for e in ents)
+    assert not [r for r in seen if "indexing errors" in r.getMessage()]
 
 
 # ---------------------------------------------------------------- input files

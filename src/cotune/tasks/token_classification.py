@@ -95,8 +95,12 @@ class TokenClassification:
 
     def _word_pieces(self, sentences: Sequence[list[str]]) -> list[list[list[int]]]:
         """Sub-token ids of every word; a word that tokenises to nothing becomes [UNK]."""
+        # verbose=False: a sentence longer than the model is windowed below, never indexed whole
         enc = self.tokenizer(
-            [list(s) for s in sentences], is_split_into_words=True, add_special_tokens=False
+            [list(s) for s in sentences],
+            is_split_into_words=True,
+            add_special_tokens=False,
+            verbose=False,
         )
         unk = self.tokenizer.unk_token_id
         out = []
