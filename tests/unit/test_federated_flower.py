@@ -25,6 +25,7 @@ from flwr.app import (
     RecordDict,
 )
 
+from cotune.errors import ConfigError, CotuneError
 from cotune.federated import messages as wire
 from cotune.federated.flower_server import _read_replies
 from cotune.federated.local import LocalParty
@@ -270,3 +271,23 @@ def test_a_terminated_client_takes_its_supernode_with_it(tmp_path: Path) -> None
         proc.kill()
         for pid in _processes_with(needle):
             subprocess.run(["kill", "-9", str(pid)], check=False)
+
+
+def test_a_federation_refused_at_set_up_leaves_no_folder_to_block_the_rerun(
+    tiny_backbone: Path, tmp_path: Path
+) -> None:
+    from cotune.federated import deploy
+
+    cfg = fed_config(tiny_backbone, tmp_path, name="fed")
+    missing = cfg.data.model_copy(update={"train": tmp_path / "nowhere.jsonl"})
+    cfg = cfg.model_copy(update={"data": missing})
+    for _ in range(2):  # the rerun meets the same error, not 'already holds a run'
+        with pytest.raises(CotuneError, match="nowhere.jsonl"):
+            deploy.simulate(cfg, parties=2, insecure=True)
+        assert not (tmp_path / "fed").exists()
+    held = tmp_path / "fed"
+    held.mkdir()
+    (held / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(ConfigError, match="already holds a run"):
+        deploy.simulate(cfg, parties=2, insecure=True)
+    assert (held / "notes.txt").read_text(encoding="utf-8") == "mine"

@@ -12,6 +12,7 @@ import json
 import logging
 import subprocess
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from cotune.federated.launch import (
     write_flwr_config,
 )
 from cotune.federated.parties import partition, partition_stats, write_parties
-from cotune.recipes.finetune import prepare_output
+from cotune.recipes.finetune import discard_setup_only, prepare_output
 
 log = logging.getLogger("cotune.federated")
 START_TIMEOUT = 60.0
@@ -71,6 +72,13 @@ def prepare_run(
     atomic_write_text(path, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     (run_dir / RESULT_FILE).unlink(missing_ok=True)
     return cfg, run_dir, path
+
+
+def setup_guard(cfg: FederatedConfig, *, overwrite: bool) -> AbstractContextManager[None]:
+    """Set-up that fails (data the server cannot read, too few examples to cut) leaves no
+    run folder holding only the configs `prepare_run` wrote, which would refuse the rerun."""
+    run_dir = absolute(cfg).output_dir / cfg.run_name()
+    return discard_setup_only(run_dir, ("run_config.yaml", "federation.yaml"), overwrite=overwrite)
 
 
 def start_superlink(
@@ -122,7 +130,8 @@ def serve(
     """
     if authorize:
         security = replace(security, node_auth=True)
-    cfg, run_dir, config_path = prepare_run(cfg, resume=resume, overwrite=overwrite)
+    with setup_guard(cfg, overwrite=overwrite):
+        cfg, run_dir, config_path = prepare_run(cfg, resume=resume, overwrite=overwrite)
     with Processes(run_dir / "logs") as procs:
         address = start_superlink(procs, run_dir, host, port, security)
         home = cli_home(run_dir, address, security)
@@ -146,8 +155,9 @@ def simulate(
         cfg = cfg.model_copy(
             update={"federation": cfg.federation.model_copy(update={"parties": parties})}
         )
-    cfg, run_dir, config_path = prepare_run(cfg, resume=resume, overwrite=overwrite)
-    files = split_parties(cfg, run_dir / "parties")
+    with setup_guard(cfg, overwrite=overwrite):
+        cfg, run_dir, config_path = prepare_run(cfg, resume=resume, overwrite=overwrite)
+        files = split_parties(cfg, run_dir / "parties")
     security = loopback_security(run_dir, insecure=insecure)
     with Processes(run_dir / "logs") as procs:
         address = start_superlink(procs, run_dir, "127.0.0.1", free_port(), security)

@@ -102,16 +102,24 @@ def prepare_output(out: Path, cfg: BaseModel, *, resume: bool, overwrite: bool) 
 
 @contextmanager
 def output_folder(out: Path, cfg: BaseModel, *, resume: bool, overwrite: bool) -> Iterator[Path]:
-    """`prepare_output`; and a run that then fails before writing more than its run_config.yaml
-    (a missing data file, an unknown backbone, an option refused at set-up) takes its folder
-    away again: it holds nothing to resume, and would refuse the corrected config's rerun
-    ('already holds a run'). A folder that held something before this call is left as it is."""
-    held = out.exists() and any(out.iterdir()) and not overwrite
-    prepare_output(out, cfg, resume=resume, overwrite=overwrite)
-    try:
+    """`prepare_output`, under `discard_setup_only`: a run that then fails before writing more
+    than its run_config.yaml leaves no folder behind."""
+    with discard_setup_only(out, ("run_config.yaml",), overwrite=overwrite):
+        prepare_output(out, cfg, resume=resume, overwrite=overwrite)
         yield out
+
+
+@contextmanager
+def discard_setup_only(out: Path, setup: Sequence[str], *, overwrite: bool) -> Iterator[None]:
+    """A run that fails while `out` holds only its set-up files (a missing data file, an unknown
+    backbone, an option refused at set-up) takes the folder away again: it holds nothing to
+    resume, and would refuse the corrected config's rerun ('already holds a run'). A folder that
+    held something before is left as it is."""
+    held = out.exists() and any(out.iterdir()) and not overwrite
+    try:
+        yield
     except BaseException:
-        if not held and [p.name for p in out.iterdir()] == ["run_config.yaml"]:
+        if not held and out.is_dir() and {p.name for p in out.iterdir()} <= set(setup):
             shutil.rmtree(out)
         raise
 
