@@ -32,10 +32,9 @@ from cotune.uses.predict import as_dict
 from tests.unit.helpers import flat
 
 from .helpers import tiny_config
+from .serving_helpers import JSON, PREDICT, error_of, serve, still_serving
 
-PREDICT = "/v1/models/{}/predict"
 TEXTS = ["john visited paris with mary .", "obama and apple went to new york today !"]
-JSON = {"content-type": "application/json"}
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -65,27 +64,10 @@ def models(ner_dir: Path, cls_dir: Path, multi_dir: Path) -> dict[str, Backend]:
     return load_models([f"ner={ner_dir}", f"cls={cls_dir}", f"multi={multi_dir}"], "torch")
 
 
-def serve(models: dict[str, Backend], **settings: Any) -> TestClient:
-    return TestClient(create_app(ServeSettings(**settings), models))
-
-
 @pytest.fixture(scope="module")
 def client(models: dict[str, Backend]) -> Iterator[TestClient]:
     with serve(models) as c:
         yield c
-
-
-def error_of(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body: dict[str, Any] = response.json()["error"]
-    assert body["type"] and body["message"]
-    return body
-
-
-def still_serving(client: TestClient) -> None:
-    response = client.post(PREDICT.format("ner"), json={"text": TEXTS[0]})
-    assert response.status_code == 200, response.text
 
 
 # ---------------------------------------------------------------------------- endpoints

@@ -28,9 +28,7 @@ from cotune.serving import ServeSettings, create_app, load_models
 from cotune.serving.backends import Backend
 
 from .helpers import tiny_config
-
-PREDICT = "/v1/models/{}/predict"
-JSON = {"content-type": "application/json"}
+from .serving_helpers import JSON, PREDICT, error_of, serve, still_serving
 
 
 @pytest.fixture(scope="module")
@@ -45,27 +43,10 @@ def models(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     return load_models([f"ner={ner}", f"cls={cls}", f"multi={multi}"], "torch")
 
 
-def serve(models: dict[str, Backend], **settings: Any) -> TestClient:
-    return TestClient(create_app(ServeSettings(**settings), models))
-
-
 @pytest.fixture(scope="module")
 def client(models: dict[str, Backend]) -> Iterator[TestClient]:
     with serve(models) as c:
         yield c
-
-
-def error_of(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body: dict[str, Any] = response.json()["error"]
-    assert body["type"] and body["message"]
-    return body
-
-
-def still_serving(client: TestClient) -> None:
-    response = client.post(PREDICT.format("ner"), json={"text": "john visited paris"})
-    assert response.status_code == 200, response.text
 
 
 # ---------------------------------------------------------------------------- option types
