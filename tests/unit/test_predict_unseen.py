@@ -261,3 +261,17 @@ def test_evaluation_file_is_read_in_its_own_format(cls_model: Path, tmp_path: Pa
 def test_unknown_split_is_refused_for_any_data(cls_model: Path) -> None:
     with pytest.raises(DataError, match="unknown split 'foo'"):
         evaluate_artifact(cls_model, "wnut16", split="foo")
+
+
+def test_evaluate_can_repair_a_tag_that_continues_no_entity(
+    ner_model: Path, tmp_path: Path
+) -> None:
+    data = write(tmp_path / "e.conll", "john\tI-person\nvisited\tO\nparis\tB-geo-loc\n")
+    result = runner.invoke(app, ["evaluate", str(ner_model), "--data", str(data)])
+    assert result.exit_code == 2, result.output
+    assert "--repair-tags for cotune evaluate" in flat(result.output)
+    args = ["evaluate", str(ner_model), "--data", str(data), "--repair-tags"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    metrics = evaluate_artifact(ner_model, str(data), repair_tags=True)
+    assert 0.0 <= metrics["f1"] <= 1.0

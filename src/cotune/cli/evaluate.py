@@ -36,11 +36,20 @@ def evaluate(
         "--int8-kernels",
         help="With --onnx int8: this CPU's int8 kernels (cpu) or exact int8 products (exact).",
     ),
+    repair_tags: bool = typer.Option(
+        False, "--repair-tags", help="Read an I- tag that continues no entity as its start."
+    ),
 ) -> None:
     from cotune.uses.evaluate import evaluate_artifact
 
     metrics = evaluate_artifact(
-        model, data, split=split, batch_size=batch_size, onnx=onnx, int8_kernels=int8_kernels
+        model,
+        data,
+        split=split,
+        batch_size=batch_size,
+        onnx=onnx,
+        int8_kernels=int8_kernels,
+        repair_tags=repair_tags,
     )
     print_json(metrics)
     if output:

@@ -94,7 +94,8 @@ def _bad_continuation(tag: str, index: int, where: str, repair: bool) -> str:
     raise DataError(
         f"{tag!r} at token {index + 1} continues no {t} entity (no B-{t} before it)",
         where=where,
-        fix="correct the tag, or set data.repair_tags: true to read it as the start of an entity",
+        fix="correct the tag, or read it as the start of an entity: data.repair_tags: true "
+        "in a run config, --repair-tags for cotune evaluate",
     )
 
 

@@ -19,14 +19,18 @@ def evaluate_artifact(
     batch_size: int = 64,
     onnx: str | None = None,
     int8_kernels: str = "cpu",
+    repair_tags: bool = False,
 ) -> dict[str, Any]:
     """Metrics of the artifact's PyTorch model, or of its exported graph with `onnx` ("fp32" /
     "int8", written by `cotune export`): the same data, task code and metrics either way.
-    `int8_kernels="exact"` runs the int8 graph with exact int8 products (as a VNNI CPU does)."""
+    `int8_kernels="exact"` runs the int8 graph with exact int8 products (as a VNNI CPU does);
+    `repair_tags` reads an I- tag that continues no entity as its start (data.repair_tags)."""
     if split not in ("train", "dev", "test"):
         raise DataError(f"unknown split {split!r}", fix="use --split train, dev or test")
     predictor = load_predictor(folder, onnx, int8_kernels=int8_kernels)
     trained_on = DataConfig(**predictor.meta.config["data"])
+    if repair_tags:
+        trained_on = trained_on.model_copy(update={"repair_tags": True})
     if data is None or data == trained_on.source:
         splits, _ = load_splits(trained_on)
         examples = getattr(splits, split)
@@ -40,7 +44,7 @@ def evaluate_artifact(
         examples = read_labelled(Path(data), corpus_cfg)
         name = data
     else:
-        cfg = DataConfig(source=data)
+        cfg = DataConfig(source=data, repair_tags=trained_on.repair_tags)
         splits, _ = load_splits(cfg)
         examples = getattr(splits, split)
         name = f"{data}:{split}"
