@@ -64,7 +64,6 @@ class FunctionRecognizer:
 _FOLD = {
     chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F) if chr(c) not in "！（），：；？"
 } | dict.fromkeys("\u2010\u2011\u2012\u2013\u2212", "-")
-_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
 
 
 def fold_lookalikes(text: str) -> tuple[str, list[int]]:
@@ -74,9 +73,10 @@ def fold_lookalikes(text: str) -> tuple[str, list[int]]:
         return text, list(range(len(text) + 1))
     chars, index = [], []
     for i, ch in enumerate(text):
-        if ch in _INVISIBLE:
+        category = unicodedata.category(ch)
+        if category == "Cf":  # invisible formatting: zero-width space, soft hyphen, BOM ...
             continue
-        space = ch != " " and unicodedata.category(ch) == "Zs"
+        space = ch != " " and category == "Zs"
         chars.append(" " if space else _FOLD.get(ch, ch))
         index.append(i)
     index.append(len(text))
