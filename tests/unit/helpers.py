@@ -15,6 +15,15 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 NER = ASSETS / "ner_tiny.conll"
 CLS = ASSETS / "cls_tiny.jsonl"
 
+# the smallest valid run config, for the config tests to break one key at a time
+BASE = """\
+task: token-classification
+data:
+  source: wnut16
+train:
+  lr: 5.0e-5
+"""
+
 
 def tiny_config(backbone: Path, out: Path, task: str = "ner", **train: Any) -> RunConfig:
     data = NER if task == "ner" else CLS

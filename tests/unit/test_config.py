@@ -9,13 +9,7 @@ import pytest
 from cotune.config import load_config, parse_overrides
 from cotune.errors import ConfigError
 
-BASE = """\
-task: token-classification
-data:
-  source: wnut16
-train:
-  lr: 5.0e-5
-"""
+from .helpers import BASE
 
 
 def test_overrides_parse_and_apply(tmp_path: Path) -> None:

@@ -13,17 +13,9 @@ from cotune.config import load_config, parse_overrides
 from cotune.errors import ConfigError
 from cotune.pretrain.config import load_pretrain_config
 
-from .helpers import CLS, NER, flat
+from .helpers import BASE, CLS, NER, flat
 
 runner = CliRunner()
-
-BASE = """\
-task: token-classification
-data:
-  source: wnut16
-train:
-  lr: 5.0e-5
-"""
 
 
 def _write(tmp_path: Path, text: str) -> Path:
