@@ -8,6 +8,7 @@ import typer
 
 from cotune.cli import catalogs, data, evaluate, predict, serve, train
 from cotune.cli import distill as distill_cli
+from cotune.cli import drift as drift_cli
 from cotune.cli import export as export_cli
 from cotune.cli import federate as federate_cli
 from cotune.cli import merge as merge_cli
@@ -61,6 +62,7 @@ app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )(tune_cli.tune)
 app.command("reproduce", help=reproduce_cli.HELP)(reproduce_cli.reproduce)
+app.command("drift", help=drift_cli.HELP)(drift_cli.drift)
 app.command("redact", help=redact_cli.REDACT_HELP)(redact_cli.redact)
 app.command("reidentify", help=redact_cli.REIDENTIFY_HELP)(redact_cli.reidentify)
 app.command(

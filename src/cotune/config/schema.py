@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from cotune.config.continual import ContinualConfig
 from cotune.config.privacy import PrivacyConfig
 from cotune.config.tracking import TrackingConfig, TuneConfig, check_tune_paths
 
@@ -220,6 +221,11 @@ class RunConfig(Section):
     )
     privacy: PrivacyConfig | None = Field(
         None, description="Differentially private training (`privacy.dp`)."
+    )
+    continual: ContinualConfig | None = Field(
+        None,
+        description="Warm start from a trained artifact (--from) and guards against "
+        "forgetting: replay, l2sp, ewc (docs/continual.md).",
     )
 
     @model_validator(mode="after")
