@@ -29,6 +29,7 @@ def distill(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
+    from cotune.cli.train import print_summary
     from cotune.config import parse_overrides
     from cotune.distill.config import DistillConfig
     from cotune.distill.load import load_distill_config
@@ -38,6 +39,7 @@ def distill(
     out = run(cfg, overwrite=overwrite, progress=progress_enabled(quiet))
     metrics = json.loads((out / "metrics.json").read_text())
     d, metric = metrics["distill"], metrics["training"]["metric"]
+    print_summary(metrics)
     console.print(
         f"student dev {metric} {metrics['dev'].get(metric, float('nan')):.4f}, teacher "
         f"{d['teacher_dev'] or float('nan'):.4f} (retention {d['retention_pct']}%); "

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from cotune.cli.common import console, progress_enabled, reports_errors
+from cotune.cli.common import console, print_json, progress_enabled, reports_errors
+from cotune.cli.metrics_table import breakdown_table, scores_table, training_line
 
 HELP = """Fine-tune a backbone as the YAML run config says; write the artifact folder.
 
@@ -18,6 +19,10 @@ Any config key can be overridden with a dotted flag (YAML key = flag = attribute
   cotune train configs/wnut16-ner.yaml --train.lr 3e-5 --train.epochs 3
   cotune train configs/rt-polarity.yaml --method.name lora --method.r 8
   cotune train configs/wnut16-ner.yaml --resume     # continue after a kill
+  cotune train configs/rt-polarity.yaml --json > metrics.json   # scores for a script
+
+Prints the dev and test scores as a table (and one per entity type or class); --json writes
+the run's metrics.json to stdout instead.
 """
 
 
@@ -28,6 +33,9 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the run's metrics.json to stdout instead of the tables."
+    ),
 ) -> None:
     from cotune.config import load_config, parse_overrides
     from cotune.recipes.finetune import finetune
@@ -35,19 +43,17 @@ def train(
     cfg = load_config(config, parse_overrides(ctx.args))
     out = finetune(cfg, resume=resume, overwrite=overwrite, progress=progress_enabled(quiet))
     metrics = json.loads((out / "metrics.json").read_text())
-    _summary(metrics)
+    if as_json:
+        print_json(metrics)
+    else:
+        print_summary(metrics)
     console.print(f"model written to [bold]{out}[/]")
 
 
-def _summary(metrics: dict) -> None:
-    tr = metrics["training"]
-    for split in ("dev", "test"):
-        m = metrics.get(split) or {}
-        scalars = {k: round(v, 4) for k, v in m.items() if isinstance(v, float)}
-        if scalars:
-            console.print(f"{split}: {scalars}")
-    console.print(
-        f"trained {tr['steps']} steps ({tr['epochs']} epochs) in {tr['train_seconds']:.1f}s, "
-        f"{tr['words_per_s']:.0f} words/s; trainable {tr['trainable_pct']:.2f}% of "
-        f"{tr['params_total']:,} params"
-    )
+def print_summary(metrics: dict) -> None:
+    """Scores table, per-type/per-class table, then what the training cost (to stderr, like
+    every human-facing line; stdout stays for --json)."""
+    for table in (scores_table(metrics), breakdown_table(metrics)):
+        if table is not None:
+            console.print(table)
+    console.print(training_line(metrics["training"]))
