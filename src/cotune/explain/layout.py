@@ -1,0 +1,194 @@
+"""What to explain in a text: the model's inputs (windows), which word each position belongs to,
+and the targets (a label's logit, or an entity's tag logits at its words).
+
+The inputs are the very ones `predict` runs: classification truncates at `max_length`; NER cuts a
+long text into the task's windows and explains each entity inside the window that predicts it.
+Words are the tokenizer's own (`cotune.tasks.words.word_spans`), so their character offsets slice
+the original text, English or Chinese (each CJK character is a word to a BERT tokenizer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from cotune.data.examples import TokenExample
+from cotune.data.tagging import split_tag
+from cotune.errors import ConfigError, DataError
+from cotune.tasks.words import word_spans
+
+
+@dataclass(frozen=True)
+class Target:
+    """One quantity to attribute: the sum of `classes[i]`'s logit at `positions[i]`
+    (NER: an entity's predicted tag at each of its words), or one label's logit (positions None).
+    """
+
+    label: str
+    classes: list[int]
+    positions: list[int] | None = None
+    entity: dict[str, Any] | None = None  # {"start", "end", "text"} in the original text
+    multi_label: bool = False
+
+    def logit(self, logits: torch.Tensor) -> torch.Tensor:
+        """[batch, ...] logits -> [batch] target logit."""
+        if self.positions is None:
+            return logits[:, self.classes[0]]
+        return logits[:, self.positions, self.classes].sum(dim=-1)
+
+    def probability(self, logits: torch.Tensor) -> torch.Tensor:
+        """[batch, ...] logits -> [batch] probability of the target (mean over entity words)."""
+        if self.positions is None:
+            if self.multi_label:
+                return torch.sigmoid(logits[:, self.classes[0]])
+            return torch.softmax(logits, dim=-1)[:, self.classes[0]]
+        probs = torch.softmax(logits[:, self.positions, :], dim=-1)
+        idx = torch.arange(len(self.positions))
+        return probs[:, idx, self.classes].mean(dim=-1)
+
+
+@dataclass
+class Window:
+    """One model input and, per position, the index of its word (-1: special token)."""
+
+    input_ids: list[int]
+    word_of: list[int]
+
+
+@dataclass
+class TextLayout:
+    text: str
+    spans: list[tuple[int, int]]  # character offsets of each word
+    windows: list[Window]
+    targets: list[tuple[int, Target]] = field(default_factory=list)  # (window index, target)
+    prediction: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def words(self) -> list[str]:
+        return [self.text[s:e] for s, e in self.spans]
+
+
+def check_text(text: Any, index: int) -> str:
+    if not isinstance(text, str):
+        raise DataError(f"text {index} is not a string: {text!r}", fix="give texts as strings")
+    if not text.strip():
+        raise DataError(
+            f"text {index} is empty: there are no words to explain", fix="give a non-empty text"
+        )
+    return text
+
+
+def entity_types(labels: Sequence[str]) -> list[str]:
+    return sorted({split_tag(lab)[1] for lab in labels if lab != "O"})
+
+
+def check_labels(predictor: Any, wanted: Sequence[str] | None) -> list[str] | None:
+    """The labels (classification) or entity types (NER) asked for, each one the model has."""
+    if not wanted:
+        return None
+    ner = predictor.meta.task == "token-classification"
+    known = entity_types(predictor.meta.labels) if ner else list(predictor.meta.labels)
+    for label in wanted:
+        if label not in known:
+            kind = "entity type" if ner else "label"
+            raise ConfigError(
+                f"the model has no {kind} {label!r}",
+                where="--label",
+                fix=f"use one of: {', '.join(known)}",
+            )
+    return list(wanted)
+
+
+def classification_layout(
+    predictor: Any, text: str, prediction: Any, wanted: list[str] | None
+) -> TextLayout:
+    from cotune.uses.predict import as_dict
+
+    tok, max_length = predictor.tokenizer, predictor.task.cfg.max_length
+    spans = word_spans(text, tok)
+    # the call SequenceClassification.encode makes, with offsets
+    enc = tok(text, truncation=True, max_length=max_length, return_offsets_mapping=True)
+    word_of = [_word_at(spans, s, e) for s, e in enc["offset_mapping"]]
+    layout = TextLayout(text, spans, [Window(list(enc["input_ids"]), word_of)])
+    seen = {w for w in word_of if w >= 0}
+    if len(seen) < len(spans):
+        first_unseen = min(k for k in range(len(spans)) if k not in seen)
+        layout.notes.append(
+            f"truncated at max_length={max_length} tokens, as predict does: the "
+            f"{len(spans) - len(seen)} words from character {spans[first_unseen][0]} on are not "
+            "seen by the model and get no attribution"
+        )
+    layout.prediction = as_dict(text, prediction)
+    multi = bool(getattr(predictor.task, "multi_label", False))
+    labels = wanted or list(prediction.labels) or [prediction.top(1)[0][0]]
+    index = {lab: i for i, lab in enumerate(predictor.meta.labels)}
+    layout.targets = [(0, Target(lab, [index[lab]], multi_label=multi)) for lab in labels]
+    return layout
+
+
+def _word_at(spans: list[tuple[int, int]], start: int, end: int) -> int:
+    if end <= start:
+        return -1  # special tokens have (0, 0)
+    for k, (s, e) in enumerate(spans):
+        if s <= start < e:
+            return k
+    return -1
+
+
+def ner_layout(
+    predictor: Any, text: str, entities: list[Any], wanted: list[str] | None, model: Any
+) -> TextLayout:
+    """Windows as `TokenClassification.encode` cuts them; one target per predicted entity."""
+    from cotune.uses.predict import as_dict
+
+    task, tok = predictor.task, predictor.tokenizer
+    spans = word_spans(text, tok)
+    words = [text[s:e] for s, e in spans]
+    example = TokenExample(words, ["O"] * len(words))
+    features = task.encode([example], with_labels=False)
+    # the window bounds of each feature, in words: the task's own windowing, so every word sits
+    # where predict put it (context words included, which `Feature.word_index` leaves out)
+    pieces, bounds = task._windows(task._word_pieces([words])[0])
+    windows = []
+    for feature, (left, _start, _end, right) in zip(features, bounds, strict=True):
+        word_of = [-1] + [w for w in range(left, right) for _ in pieces[w]] + [-1]
+        if len(word_of) != len(feature.input_ids):  # the task's windowing changed under us
+            raise RuntimeError("explain: window layout does not match the task's encoding")
+        windows.append(Window(list(feature.input_ids), word_of))
+    layout = TextLayout(text, spans, windows)
+    layout.prediction = as_dict(text, entities)
+    if len(windows) > 1:
+        layout.notes.append(
+            f"longer than max_length={task.cfg.max_length} tokens: cut into {len(windows)} "
+            "windows as predict does; each entity is explained inside the window that predicts "
+            "it, and words outside that window get no attribution"
+        )
+    owner = {w: k for k, f in enumerate(features) for w in f.word_index if w >= 0}
+    first = {s: k for k, (s, _) in enumerate(spans)}
+    last = {e: k for k, (_, e) in enumerate(spans)}
+    for ent in entities:
+        if wanted and ent.label not in wanted:
+            continue
+        a, b = first[ent.start], last[ent.end] + 1
+        k = owner[a]
+        win = windows[k]
+        positions = [win.word_of.index(w) for w in range(a, b) if w in win.word_of]
+        layout.targets.append((k, _entity_target(model, win, positions, ent)))
+    return layout
+
+
+@torch.no_grad()
+def _entity_target(model: Any, win: Window, positions: list[int], ent: Any) -> Target:
+    """The entity's tag at each of its words as the model chose it (argmax, before the IOB2
+    repair that predict applies, which keeps the type), so the target is the logit it acted on."""
+    from cotune.explain.model import device_of
+
+    ids = torch.tensor([win.input_ids], device=device_of(model))
+    logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0]
+    classes = [int(logits[p].argmax()) for p in positions]
+    span = {"start": ent.start, "end": ent.end, "text": ent.text, "score": round(ent.score, 6)}
+    return Target(ent.label, classes, positions, span)

@@ -1,0 +1,185 @@
+"""Local explanations: which words drove one prediction, as JSON-able records.
+
+`Explainer(predictor).explain(texts)` gives, per text, the model's prediction (the JSON `cotune
+predict` prints) and one explanation per target: each label asked for (default: the predicted
+one(s)), or each predicted entity (NER), with a signed score per word and its character offsets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from cotune.explain.layout import (
+    Target,
+    TextLayout,
+    check_labels,
+    check_text,
+    classification_layout,
+    ner_layout,
+)
+from cotune.explain.methods import Context, Options, TokenScores, get_method
+from cotune.explain.model import check_explainable, private_copy
+
+
+@dataclass
+class WordScore:
+    word: str
+    start: int  # text[start:end] == word
+    end: int
+    score: float | None  # None: the word lies outside the input the model saw
+
+    def to_dict(self) -> dict[str, Any]:
+        score = None if self.score is None else round(self.score, 6)
+        return {"word": self.word, "start": self.start, "end": self.end, "score": score}
+
+
+@dataclass
+class TargetExplanation:
+    label: str
+    method: str
+    words: list[WordScore]
+    probability: float
+    entity: dict[str, Any] | None = None
+    logit: float | None = None
+    baseline_logit: float | None = None
+    delta: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"label": self.label, "method": self.method}
+        if self.entity is not None:
+            out["entity"] = self.entity
+        out["probability"] = round(self.probability, 6)
+        if self.logit is not None:
+            out["logit"] = round(self.logit, 6)
+        if self.baseline_logit is not None:
+            out["baseline_logit"] = round(self.baseline_logit, 6)
+        if self.delta is not None:
+            out["convergence_delta"] = round(self.delta, 6)
+            ends = (self.logit, self.baseline_logit)
+            gap = abs(ends[0] - ends[1]) if ends[0] is not None and ends[1] is not None else 0.0
+            out["relative_delta"] = round(abs(self.delta) / gap, 6) if gap > 0 else None
+        out["words"] = [w.to_dict() for w in self.words]
+        return out
+
+
+@dataclass
+class TextExplanation:
+    text: str
+    prediction: dict[str, Any]
+    targets: list[TargetExplanation]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "prediction": {k: v for k, v in self.prediction.items() if k != "text"},
+            "explanations": [t.to_dict() for t in self.targets],
+            "notes": self.notes,
+        }
+
+
+def word_scores(layout: TextLayout, window: int, scores: torch.Tensor) -> list[float | None]:
+    """Token scores summed per word; None for words outside the window."""
+    out: list[float | None] = [None] * len(layout.spans)
+    for pos, w in enumerate(layout.windows[window].word_of):
+        if w >= 0:
+            out[w] = (out[w] or 0.0) + float(scores[pos])
+    return out
+
+
+class Explainer:
+    """Explains a loaded artifact's predictions with one attribution method.
+
+    `private=True` differentiates through a copy of the module tree that shares the weights, so
+    the hooks attribution registers never touch a model that serves predictions meanwhile.
+    """
+
+    def __init__(
+        self,
+        predictor: Any,
+        method: str = "ig",
+        options: Options | None = None,
+        *,
+        private: bool = False,
+    ) -> None:
+        check_explainable(predictor)
+        self.predictor = predictor
+        self.method = get_method(method)
+        self.model = private_copy(predictor.model) if private else predictor.model
+        self.model.eval()
+        pad = predictor.tokenizer.pad_token_id
+        self.context = Context(self.model, 0 if pad is None else int(pad), options or Options())
+        self.ner = predictor.meta.task == "token-classification"
+
+    def layouts(
+        self, texts: Sequence[str], labels: Sequence[str] | None = None
+    ) -> list[TextLayout]:
+        """Inputs and targets of each text, after the model's own prediction."""
+        texts = [check_text(t, i) for i, t in enumerate(texts)]
+        wanted = check_labels(self.predictor, labels)
+        predictions = self.predictor.task.predict_text(self.model, texts, 32)
+        if self.ner:
+            return [
+                ner_layout(self.predictor, t, p, wanted, self.model)
+                for t, p in zip(texts, predictions, strict=True)
+            ]
+        return [
+            classification_layout(self.predictor, t, p, wanted)
+            for t, p in zip(texts, predictions, strict=True)
+        ]
+
+    def scores(self, layout: TextLayout, window: int, target: Target) -> TokenScores:
+        return self.method.attribute(self.context, layout.windows[window], target)
+
+    def explain_layout(self, layout: TextLayout) -> TextExplanation:
+        targets = []
+        for window, target in layout.targets:
+            result = self.scores(layout, window, target)
+            per_word = word_scores(layout, window, result.scores)
+            targets.append(
+                TargetExplanation(
+                    label=target.label,
+                    method=self.method.name,
+                    words=[
+                        WordScore(layout.text[s:e], s, e, v)
+                        for (s, e), v in zip(layout.spans, per_word, strict=True)
+                    ],
+                    probability=_probability(layout, target),
+                    entity=target.entity,
+                    logit=result.logit,
+                    baseline_logit=result.baseline_logit,
+                    delta=result.delta,
+                )
+            )
+        notes = list(layout.notes)
+        if self.ner and not layout.targets:
+            notes.append("no entity predicted (or none of the types asked for): nothing to explain")
+        return TextExplanation(layout.text, layout.prediction, targets, notes)
+
+    def explain(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str] | None = None,
+        *,
+        progress: bool | None = False,
+    ) -> list[TextExplanation]:
+        from cotune.training.progress import make_progress
+
+        layouts = self.layouts(texts, labels)
+        out = []
+        with make_progress(progress) as bar:
+            task = bar.add_task("explain", total=len(layouts), info=self.method.name)
+            for layout in layouts:
+                out.append(self.explain_layout(layout))
+                bar.advance(task)
+        return out
+
+
+def _probability(layout: TextLayout, target: Target) -> float:
+    if target.entity is not None:
+        return float(target.entity["score"])
+    return float(layout.prediction["scores"][target.label])
