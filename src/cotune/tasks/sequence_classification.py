@@ -13,7 +13,7 @@ from transformers import AutoModelForSequenceClassification, PreTrainedTokenizer
 
 from cotune.config.schema import ModelConfig
 from cotune.data.examples import Example, TextExample
-from cotune.tasks.base import Feature, model_kwargs, pad_batch, to_device
+from cotune.tasks.base import Evaluates, Feature, default_metric, model_kwargs, pad_batch, to_device
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class LabelScores:
         return sorted(self.probs.items(), key=lambda kv: -kv[1])[:k]
 
 
-class SequenceClassification:
+class SequenceClassification(Evaluates):
     name = "sequence-classification"
 
     def __init__(self, labels: list[str], tokenizer: PreTrainedTokenizerBase, cfg: ModelConfig):
@@ -96,6 +96,9 @@ class SequenceClassification:
 
     def predict_text(self, model: Any, texts: Sequence[str], batch_size: int = 64) -> list[Any]:
         return self.predict(model, [TextExample(t, []) for t in texts], batch_size)
+
+    def default_metric(self) -> str:
+        return default_metric(self.name, self.multi_label)
 
     def metrics(self, predictions: Sequence[Any], examples: Sequence[Example]) -> dict[str, Any]:
         gold = [ex.labels for ex in examples if isinstance(ex, TextExample)]
