@@ -88,10 +88,10 @@ def write_split_files(task: str, args: argparse.Namespace, work: Path) -> dict[s
 
 def extended_backbone(args: argparse.Namespace, work: Path) -> tuple[Path, dict[str, Any]]:
     """Variant b's backbone: built once from both training splits, reused afterwards."""
+    from cotune.data.texts import load_texts
+    from cotune.models.card import write_backbone_card
     from cotune.models.catalog import resolve_backbone
     from cotune.models.vocab import extend_backbone, read_lineage
-    from cotune.pretrain.card import write_backbone_card
-    from cotune.pretrain.texts import load_texts
 
     out = work / "minilm-l6-zh-extended"
     if not (out / "config.json").exists():
@@ -113,8 +113,8 @@ def extended_backbone(args: argparse.Namespace, work: Path) -> tuple[Path, dict[
 
 def pretrained_backbone(args: argparse.Namespace, work: Path, extended: Path) -> Path:
     """Variant c's backbone: `cotune pretrain` on the Chinese text, resumed if interrupted."""
-    from cotune.pretrain.config import load_pretrain_config
-    from cotune.pretrain.recipe import pretrain
+    from cotune.config.pretrain import load_pretrain_config
+    from cotune.recipes.pretrain import pretrain
 
     overrides: dict[str, Any] = {
         "model.backbone": str(extended),

@@ -39,9 +39,9 @@ from cotune.artifact import load_artifact
 from cotune.export.exact_int8 import int8_kernels_saturate
 from cotune.export.gate import artifact_splits, dev_examples
 from cotune.export.onnx import OnnxLogits, encoder_layer_of, quantize_int8
+from cotune.export.pipeline import calibrate_smoothing, export_artifact
 from cotune.export.runtime import numpy_batches, onnx_file
 from cotune.export.smooth import DEFAULT_ALPHA, Smoothing, smooth, weighted_matmuls
-from cotune.uses.export import calibrate_smoothing, export_artifact
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import machine

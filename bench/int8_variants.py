@@ -32,9 +32,9 @@ import torch
 from cotune.artifact import load_artifact
 from cotune.export.gate import artifact_splits, dev_examples
 from cotune.export.onnx import encoder_layer_of, fp32_layer_matmuls, quantize_int8
+from cotune.export.pipeline import calibrate_smoothing, export_artifact
 from cotune.export.runtime import load_onnx_predictor, onnx_file
 from cotune.export.smooth import DEFAULT_ALPHA
-from cotune.uses.export import calibrate_smoothing, export_artifact
 
 sys.path.insert(0, str(Path(__file__).parent))
 from onnx_speed import words_per_second

@@ -36,8 +36,8 @@ import onnx
 
 from cotune.artifact import load_artifact
 from cotune.export.gate import dev_examples
+from cotune.export.pipeline import export_artifact
 from cotune.export.runtime import numpy_batches, onnx_file
-from cotune.uses.export import export_artifact
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import machine

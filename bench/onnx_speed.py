@@ -24,8 +24,8 @@ import torch
 from cotune.artifact import load_artifact
 from cotune.data.examples import Example, TextExample, TokenExample
 from cotune.export.gate import dev_examples
+from cotune.export.pipeline import export_artifact
 from cotune.export.runtime import load_onnx_predictor, onnx_file
-from cotune.uses.export import export_artifact
 
 sys.path.insert(0, str(Path(__file__).parent))
 from machine import machine

@@ -364,8 +364,8 @@ def load_texts(path: Path | None, n: int, seed: int) -> tuple[list[str], str]:
 def ensure_onnx(artifact: Path, backends: Sequence[str]) -> None:
     if not {"onnx", "onnx-int8"} & set(backends):
         return
+    from cotune.export.pipeline import export_artifact
     from cotune.export.runtime import onnx_file
-    from cotune.uses.export import export_artifact
 
     if not onnx_file(artifact, int8=True).exists() or not onnx_file(artifact, int8=False).exists():
         print(f"exporting {artifact} to ONNX (fp32 + int8), once ...", flush=True)

@@ -9,8 +9,8 @@ from transformers import pipeline
 
 from cotune.artifact import load_artifact
 from cotune.config import load_config
+from cotune.models.coverage import data_summary
 from cotune.recipes.finetune import finetune
-from cotune.uses.data_info import data_summary
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from cotune.cli.main import app
 from cotune.config import load_config, parse_overrides
+from cotune.config.pretrain import load_pretrain_config
 from cotune.errors import ConfigError
-from cotune.pretrain.config import load_pretrain_config
 
 from .helpers import BASE, CLS, NER, flat
 

@@ -19,9 +19,9 @@ from cotune.cli.main import app
 from cotune.errors import ArtifactError
 from cotune.export.exact_int8 import exact_int8, int8_kernels_saturate
 from cotune.export.gate import dev_examples, onnx_metrics
+from cotune.export.pipeline import export_artifact
 from cotune.export.runtime import load_onnx_predictor, onnx_file
 from cotune.recipes.finetune import finetune
-from cotune.uses.export import export_artifact
 from tests.unit.helpers import flat, tiny_config
 
 

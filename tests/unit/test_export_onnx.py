@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 from cotune.cli.main import app
 from cotune.export.onnx import OnnxLogits, export_onnx, parity, quantize_int8
+from cotune.export.pipeline import export_artifact
 from cotune.recipes.finetune import finetune
-from cotune.uses.export import export_artifact
 from tests.unit.helpers import (
     CLS,
     NER,

@@ -116,8 +116,8 @@ def trained(
     out = tmp_path_factory.mktemp("methods")
     runs = {}
     with pytest.MonkeyPatch.context() as mp:  # plots are tested elsewhere and cost seconds here
-        mp.setattr("cotune.recipes.writer.training_curve", lambda *a, **k: None)
-        mp.setattr("cotune.recipes.writer.confusion_matrix", lambda *a, **k: None)
+        mp.setattr("cotune.artifact.writer.training_curve", lambda *a, **k: None)
+        mp.setattr("cotune.artifact.writer.confusion_matrix", lambda *a, **k: None)
         for case, (method, options) in CASES.items():
             for task in TASKS:
                 runs[case, task] = train(method_config(tiny_backbone, out, task, method, options))
@@ -376,7 +376,7 @@ def test_head_missing_from_the_backbone_travels_too(tiny_backbone: Path, tmp_pat
 
 
 def test_several_adapters_share_one_base(trained: dict[tuple[str, str], Trained]) -> None:
-    from cotune.uses.multi import base_name, load_adapters
+    from cotune.artifact.multi import base_name, load_adapters
 
     folders = {
         "ner-lora": trained["lora", "ner"].folder,

@@ -13,13 +13,13 @@ from safetensors.torch import load_file
 from transformers import AutoModel, AutoModelForTokenClassification, AutoTokenizer
 from typer.testing import CliRunner
 
+from cotune.config.pretrain import MlmConfig, PretrainConfig, load_pretrain_config
+from cotune.data.texts import load_texts, texts_of_examples
 from cotune.errors import ConfigError, DataError
 from cotune.models.vocab import read_lineage
-from cotune.pretrain.config import MlmConfig, PretrainConfig, load_pretrain_config
-from cotune.pretrain.masking import MlmCollator, encode_texts
-from cotune.pretrain.recipe import pretrain
-from cotune.pretrain.texts import load_texts, texts_of_examples
+from cotune.recipes.pretrain import pretrain
 from cotune.tasks.base import IGNORE
+from cotune.training.mlm import MlmCollator, encode_texts
 from tests.unit.helpers import flat
 
 from .helpers import NER, Crash, CrashAt, tiny_config

@@ -22,12 +22,12 @@ from typer.testing import CliRunner
 
 from cotune.artifact import load_artifact
 from cotune.cli.main import app as cli
-from cotune.client import CotuneClient, ServerError
 from cotune.errors import ArtifactError, ConfigError
 from cotune.recipes.finetune import finetune
 from cotune.serving import PredictorBackend, ServeSettings, create_app, load_models
 from cotune.serving.backends import Backend
 from cotune.serving.batcher import InferenceFailed, MicroBatcher
+from cotune.serving.client import CotuneClient, ServerError
 from cotune.uses.predict import as_dict
 from tests.unit.helpers import flat
 
@@ -409,8 +409,8 @@ def test_stop_finishes_queued_texts_and_refuses_new_ones() -> None:
 
 
 def test_onnx_backends_reuse_cotune_decoding(ner_dir: Path, tmp_path: Path) -> None:
+    from cotune.export.pipeline import export_artifact
     from cotune.export.runtime import onnx_file
-    from cotune.uses.export import export_artifact
 
     folder = tmp_path / "ner"
     shutil.copytree(ner_dir, folder)

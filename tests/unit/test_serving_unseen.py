@@ -21,11 +21,11 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from cotune.client import CotuneClient, ServerError
 from cotune.errors import CotuneError
 from cotune.recipes.finetune import finetune
 from cotune.serving import ServeSettings, create_app, load_models
 from cotune.serving.backends import Backend
+from cotune.serving.client import CotuneClient, ServerError
 
 from .helpers import tiny_config
 from .serving_helpers import JSON, PREDICT, error_of, serve, still_serving

@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cotune.client import CotuneClient, ServerError
 from cotune.recipes.finetune import finetune
+from cotune.serving.client import CotuneClient, ServerError
 
 from .helpers import tiny_config
 

@@ -22,7 +22,7 @@ def _lazy(target: str) -> Any:
     module, _, attr = target.partition(":")
 
     def load(name: str, folder: Path, settings: ServeSettings) -> Mount:
-        return getattr(import_module(module), attr)(name, folder, settings)  # type: ignore[no-any-return]
+        return getattr(import_module(module), attr)(name, folder, settings)
 
     return load
 

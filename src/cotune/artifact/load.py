@@ -35,7 +35,7 @@ class Predictor:
         return self.task.predict(self.model, examples, batch_size)
 
     def evaluate(self, examples: Sequence[Example], batch_size: int = 64) -> dict[str, Any]:
-        return self.task.metrics(self.predict(examples, batch_size), examples)
+        return self.task.evaluate(self.model, examples, batch_size)
 
 
 def load_artifact(folder: str | Path) -> Predictor:

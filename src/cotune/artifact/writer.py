@@ -14,7 +14,7 @@ from cotune.artifact.card import model_card
 from cotune.artifact.meta import ArtifactMeta
 from cotune.artifact.plots import confusion_matrix, training_curve
 from cotune.config.schema import RunConfig
-from cotune.methods.registry import Method
+from cotune.methods.catalog import Method
 from cotune.models.catalog import fingerprint
 
 

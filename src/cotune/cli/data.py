@@ -36,7 +36,7 @@ def show(
     model: str = typer.Option("minilm-l6", "--model", help="Backbone whose tokenizer to use."),
     seed: int = typer.Option(13, "--seed", help="Split seed."),
 ) -> None:
-    from cotune.uses.data_info import data_summary
+    from cotune.models.coverage import data_summary
 
     print_json(data_summary(name, model=model, seed=seed))
 

@@ -52,7 +52,7 @@ def export(
     from cotune.errors import ConfigError
     from cotune.export.exact_int8 import int8_kernels as check_kernels
     from cotune.export.exact_int8 import int8_kernels_saturate
-    from cotune.uses.export import export_artifact
+    from cotune.export.pipeline import export_artifact
 
     if fmt != "onnx":
         raise ConfigError(f"unknown --format {fmt!r}", fix="use --format onnx")

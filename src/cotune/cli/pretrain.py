@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from cotune.cli.common import console, progress_enabled, reports_errors
+from cotune.cli.launch import is_worker, nproc_option, relaunch
 
 HELP = """Continue masked-LM pre-training of a backbone on unlabelled text; write a backbone folder
 that `model.backbone:` of any run config (and AutoModel.from_pretrained) accepts, with a card.
@@ -20,6 +21,7 @@ checkpoints, --resume, progress and tracking as `cotune train`.
   cotune pretrain configs/pretrain/pretrain-zh.yaml
   cotune pretrain configs/pretrain/pretrain-zh.yaml --budget_minutes 30
   cotune pretrain configs/pretrain/pretrain-zh.yaml --resume     # continue after a kill
+  cotune pretrain configs/pretrain/pretrain-zh.yaml --nproc 2    # data-parallel (torchrun)
 """
 
 
@@ -30,13 +32,17 @@ def pretrain(
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    nproc: int = nproc_option(),
 ) -> None:
     from cotune.config import parse_overrides
-    from cotune.pretrain.config import load_pretrain_config
-    from cotune.pretrain.recipe import pretrain as run
+    from cotune.config.pretrain import load_pretrain_config
+    from cotune.recipes.pretrain import pretrain as run
 
     cfg = load_pretrain_config(config, parse_overrides(ctx.args))
+    relaunch(ctx, nproc)  # --nproc N: this command again, as N processes under torchrun
     out = run(cfg, resume=resume, overwrite=overwrite, progress=progress_enabled(quiet))
+    if is_worker():  # under torchrun rank 0 reports
+        return
     metrics = json.loads((out / "metrics.json").read_text())
     b, a, tr = metrics["before"], metrics["after"], metrics["training"]
     console.print(

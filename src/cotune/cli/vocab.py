@@ -42,11 +42,11 @@ def extend(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing folder."),
 ) -> None:
     from cotune.config.schema import SplitConfig
+    from cotune.data.texts import load_texts
     from cotune.errors import ConfigError
+    from cotune.models.card import write_backbone_card
     from cotune.models.catalog import resolve_backbone
     from cotune.models.vocab import extend_backbone
-    from cotune.pretrain.card import write_backbone_card
-    from cotune.pretrain.texts import load_texts
 
     if mode not in ("auto", "chars", "wordpieces"):
         raise ConfigError(f"--mode {mode!r}", fix="use auto, chars or wordpieces")

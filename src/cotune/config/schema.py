@@ -144,6 +144,19 @@ class ModelConfig(Section):
     label_all_subtokens: bool = Field(
         False, description="NER: train on every sub-token of a word, not only the first."
     )
+    long_texts: Literal["mean", "max", "truncate"] = Field(
+        "mean",
+        description="Classification of texts longer than max_length at predict/evaluate/serve: "
+        "cut into overlapping windows and average their logits (mean) or take each label's "
+        "highest (max); truncate reads only the first max_length sub-tokens. See "
+        "docs/long-texts.md.",
+    )
+    window_overlap: int = Field(
+        32,
+        ge=0,
+        description="Classification windows: sub-tokens shared by consecutive windows (at "
+        "most half a window).",
+    )
     multi_label: bool = Field(False, description="Classification: several labels per text.")
     hidden_dropout: float | None = Field(None, ge=0, lt=1, description="Override hidden dropout.")
     attention_dropout: float | None = Field(

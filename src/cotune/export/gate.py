@@ -71,9 +71,7 @@ def dev_examples(predictor: Predictor, splits: Splits | None = None) -> list[Exa
 
 def reference_metric(predictor: Predictor, metrics: dict[str, Any]) -> tuple[str, float | None]:
     """The metric the artifact was selected on and its recorded dev value (None if missing)."""
-    name = str(metrics.get("training", {}).get("metric") or "")
-    if not name:
-        name = "f1" if predictor.meta.task == "token-classification" else "accuracy"
+    name = str(metrics.get("training", {}).get("metric") or predictor.task.default_metric())
     value = metrics.get("dev", {}).get(name)
     return name, float(value) if isinstance(value, int | float) else None
 
@@ -88,9 +86,7 @@ def onnx_metrics(
     """Dev metrics of an ONNX graph through the artifact's own task code (an int8 graph with
     this CPU's int8 kernels or, `int8_kernels="exact"`, exact int8 products)."""
     model = OnnxTaskModel(graph, int8_kernels=int8_kernels)
-    task = predictor.task
-    result: dict[str, Any] = task.metrics(task.predict(model, examples, batch_size), examples)
-    return result
+    return predictor.task.evaluate(model, examples, batch_size)
 
 
 def check(

@@ -17,11 +17,11 @@ from cotune.data.examples import Example, TextExample, TokenExample
 from cotune.errors import DataError
 from cotune.federated.exchange import Arrays, load_arrays, trainable_arrays
 from cotune.methods import get_method
-from cotune.methods.registry import Method, MethodOptions
+from cotune.methods.catalog import Method, MethodOptions
 from cotune.models.catalog import fingerprint, resolve_backbone
-from cotune.recipes.finetune import resolve_device, seed_everything
 from cotune.tasks import build_task
 from cotune.tasks.base import Task
+from cotune.training.runtime import resolve_device, seed_everything
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from cotune.artifact.folder import discard_setup_only, prepare_output
 from cotune.config.schema import DataConfig
 from cotune.data import load_splits
 from cotune.data.cache import atomic_write_text
@@ -41,7 +42,6 @@ from cotune.federated.launch import (
     write_flwr_config,
 )
 from cotune.federated.parties import partition, partition_stats, write_parties
-from cotune.recipes.finetune import discard_setup_only, prepare_output
 
 log = logging.getLogger("cotune.federated")
 START_TIMEOUT = 60.0

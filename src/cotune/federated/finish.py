@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cotune.artifact.writer import write_artifact
 from cotune.data.cache import atomic_write_text
 from cotune.federated.ledger import build_ledger
 from cotune.federated.report import ledger_markdown, ledger_plot
 from cotune.federated.server import FederationServer, ServerModel, scalars
-from cotune.methods.registry import count_parameters
-from cotune.recipes.writer import write_artifact
+from cotune.methods.catalog import count_parameters
 
 RESULT_FILE = "result.json"
 

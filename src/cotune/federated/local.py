@@ -19,10 +19,10 @@ from cotune.federated.build import TaskModel, build_task_model, check_labels
 from cotune.federated.config import FederatedConfig
 from cotune.federated.exchange import Arrays, nbytes, subtract
 from cotune.federated.privacy import epsilon_spent, privatize
-from cotune.methods.registry import MethodContext
-from cotune.recipes.common import feature_words
+from cotune.methods.catalog import MethodContext
 from cotune.training.loop import fit, total_steps
 from cotune.training.loss import LossFn, count_units, task_loss
+from cotune.training.summary import feature_words
 
 LOCAL_METRIC = "local_progress"
 

@@ -21,7 +21,6 @@ from cotune.federated.config import FederatedConfig
 from cotune.federated.exchange import Arrays, full_model_bytes, nbytes
 from cotune.federated.messages import PartyReport
 from cotune.federated.state import ServerState, UpdateStore
-from cotune.recipes.finetune import default_metric
 
 log = logging.getLogger("cotune.federated")
 Evaluate = Callable[[Arrays], dict[str, float]]
@@ -34,14 +33,14 @@ class ServerModel:
     def __init__(self, cfg: FederatedConfig, splits: Splits) -> None:
         self.cfg, self.splits = cfg, splits
         self.labels = list(splits.labels)
-        self.metric = default_metric(cfg)
         self.tm: TaskModel = build_task_model(cfg, self.labels)
+        self.metric = cfg.train.metric or self.tm.task.default_metric()
         self.initial = self.tm.arrays()
 
     def metrics(self, arrays: Arrays, examples: Sequence[Example]) -> dict[str, Any]:
         self.tm.load(arrays)
         task, bs = self.tm.task, self.cfg.train.eval_batch_size
-        return task.metrics(task.predict(self.tm.model, examples, bs), examples)
+        return task.evaluate(self.tm.model, examples, bs)
 
     def evaluate(self, arrays: Arrays) -> dict[str, float]:
         """Scalar dev metrics of `arrays` (the per-round global metric, the ledger's value)."""

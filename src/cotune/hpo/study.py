@@ -28,7 +28,8 @@ from cotune.errors import ArtifactError, ConfigError, DataError
 from cotune.hpo.plots import write_plots
 from cotune.hpo.pruning import PruningCallback
 from cotune.hpo.space import suggest, trial_config
-from cotune.recipes.finetune import default_metric, finetune
+from cotune.recipes.finetune import finetune
+from cotune.tasks.base import default_metric
 from cotune.tracking.base import Tracker, flatten, numeric, status_of
 from cotune.tracking.locate import mlflow_installed, resolve_backend
 from cotune.tracking.run import open_tracker
@@ -87,7 +88,9 @@ class _Search:
         self.cfg, self.tune, self.progress, self.echo = cfg, cfg.tune, progress, echo
         self.name = self.tune.study_name or cfg.run_name()
         self.dir = cfg.output_dir / self.name
-        self.metric = self.tune.metric or default_metric(cfg)
+        self.metric = (
+            self.tune.metric or cfg.train.metric or default_metric(cfg.task, cfg.model.multi_label)
+        )
         self.mine: set[int] = set()  # trial numbers this worker ran (it only deletes those)
         self.parent: Tracker = open_tracker(cfg.tracking)
 

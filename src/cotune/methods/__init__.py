@@ -1,6 +1,6 @@
 """Adaptation methods: one module each, registered in `registry.METHODS`."""
 
-from cotune.methods.registry import METHODS, Method, MethodContext, get_method, register
+from cotune.methods.catalog import METHODS, Method, MethodContext, get_method, register
 
 # Importing the modules registers them.
 from cotune.methods import full, freeze, lora, adalora, ia3, prefix, adapter  # noqa: F401  isort: skip

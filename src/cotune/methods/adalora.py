@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from cotune.methods import peft_io
-from cotune.methods.registry import Method, MethodContext, MethodOptions, register
+from cotune.methods.catalog import Method, MethodContext, MethodOptions, register
 from cotune.methods.targets import fresh_modules, layout_of, resolve_targets
 
 # peft demands a schedule when the model is wrapped, before the run's length is known; this

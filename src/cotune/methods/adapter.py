@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from cotune.errors import ArtifactError
-from cotune.methods.registry import Method, MethodOptions, register
+from cotune.methods.catalog import Method, MethodOptions, register
 from cotune.methods.targets import fresh_modules, layout_of, resolve_targets
 
 CONFIG_FILE = "bottleneck_adapter.json"

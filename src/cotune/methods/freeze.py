@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import Field, model_validator
 from torch import nn
 
-from cotune.methods.registry import Method, MethodOptions, register
+from cotune.methods.catalog import Method, MethodOptions, register
 
 
 class FreezeOptions(MethodOptions):

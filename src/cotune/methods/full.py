@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from cotune.methods.registry import Method, MethodOptions, register
+from cotune.methods.catalog import Method, MethodOptions, register
 
 
 class FullOptions(MethodOptions):

@@ -12,7 +12,7 @@ from torch import nn
 
 from cotune.errors import ConfigError
 from cotune.methods import peft_io
-from cotune.methods.registry import Method, MethodOptions, register
+from cotune.methods.catalog import Method, MethodOptions, register
 from cotune.methods.targets import LAYOUTS, fresh_modules, layout_of, resolve_targets
 
 

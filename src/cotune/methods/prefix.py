@@ -12,7 +12,7 @@ from torch import nn
 
 from cotune.errors import ArtifactError
 from cotune.methods import peft_io
-from cotune.methods.registry import Method, MethodOptions, register
+from cotune.methods.catalog import Method, MethodOptions, register
 from cotune.methods.targets import fresh_modules
 
 WHY_NOT_MERGEABLE = (

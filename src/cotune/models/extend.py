@@ -16,11 +16,11 @@ from typing import Any
 from cotune.config.schema import ExtendVocabConfig, RunConfig
 from cotune.data.cache import cache_dir
 from cotune.data.examples import Example, Provenance
+from cotune.data.texts import load_texts, texts_of_examples
 from cotune.errors import ConfigError
+from cotune.models.card import write_backbone_card
 from cotune.models.catalog import fingerprint
 from cotune.models.vocab import extend_backbone
-from cotune.pretrain.card import write_backbone_card
-from cotune.pretrain.texts import load_texts, texts_of_examples
 
 
 def extend_for_run(

@@ -16,6 +16,8 @@ from typing import Any
 from transformers import AutoTokenizer
 
 from cotune.artifact import load_artifact
+from cotune.artifact.folder import output_folder
+from cotune.artifact.writer import write_artifact
 from cotune.data import load_splits
 from cotune.data.stats import unk_rate
 from cotune.distill.config import DistillConfig
@@ -29,13 +31,13 @@ from cotune.distill.students import (
 )
 from cotune.errors import ConfigError
 from cotune.methods import get_method
-from cotune.methods.registry import count_parameters
+from cotune.methods.catalog import count_parameters
 from cotune.models.catalog import resolve_backbone
-from cotune.recipes.common import feature_words, training_summary
-from cotune.recipes.finetune import default_metric, output_folder, seed_everything
-from cotune.recipes.writer import write_artifact
 from cotune.tasks import build_task
+from cotune.training import distributed
 from cotune.training.loop import Callback, fit
+from cotune.training.runtime import seed_everything
+from cotune.training.summary import feature_words, training_summary
 
 
 def distill(
@@ -45,19 +47,39 @@ def distill(
     progress: bool | None = None,
     callbacks: Sequence[Callback] = (),
 ) -> Path:
-    """Train the student `cfg` describes from its teacher and write its artifact folder."""
+    """Train the student `cfg` describes from its teacher and write its artifact folder.
+
+    Student and teacher go to `train.device`. Under torchrun every rank trains its share;
+    rank 0 alone writes the folder."""
+    world, device = distributed.setup(cfg.train.device)
+    setup = distributed.MainSetup(world)
     out = cfg.output_dir / cfg.run_name()
-    with output_folder(out, cfg, resume=False, overwrite=overwrite):
-        _distill_and_write(cfg, out, progress, callbacks)
+    if not world.is_main:
+        setup.wait()
+        _distill_and_write(cfg, out, False, callbacks, world, device)
+        return out
+    try:
+        with output_folder(out, cfg, resume=False, overwrite=overwrite):
+            setup.done()
+            _distill_and_write(cfg, out, progress, callbacks, world, device)
+    except BaseException as e:
+        setup.done(e)
+        raise
     return out
 
 
 def _distill_and_write(
-    cfg: DistillConfig, out: Path, progress: bool | None, callbacks: Sequence[Callback]
+    cfg: DistillConfig,
+    out: Path,
+    progress: bool | None,
+    callbacks: Sequence[Callback],
+    world: distributed.World,
+    device: Any,
 ) -> None:
     seed_everything(cfg.train.seed)
     opts = cfg.distill
     teacher = load_artifact(opts.teacher)
+    teacher.model.to(device)  # the teacher's forward runs on every training batch
     if teacher.meta.task != cfg.task:
         raise ConfigError(
             f"the teacher {opts.teacher} does {teacher.meta.task}, the config asks for {cfg.task}",
@@ -98,6 +120,7 @@ def _distill_and_write(
             where="distill.hidden_weight",
             fix="set it to 0",
         )
+    student.to(device)
     task = build_task(cfg.task, teacher.meta.labels, tokenizer, cfg.model)
     bs = cfg.train.eval_batch_size
     pruned: dict[str, Any] = {}
@@ -106,7 +129,7 @@ def _distill_and_write(
 
     features = task.encode(splits.train)
     words = feature_words(features, splits.train)
-    metric = default_metric(cfg)
+    metric = cfg.train.metric or task.default_metric()
     loss_fn = distill_loss(
         teacher.model,
         temperature=opts.temperature,
@@ -119,17 +142,20 @@ def _distill_and_write(
         task.collate,
         features,
         words,
-        lambda m: task.metrics(task.predict(m, splits.dev, bs), splits.dev),
+        lambda m: task.evaluate(m, splits.dev, bs),
         cfg.train,
         metric=metric,
         checkpoint_dir=out / "checkpoints",
         loss_fn=loss_fn,
         callbacks=callbacks,
         progress=progress,
+        world=world,
     )
-    dev = task.metrics(task.predict(student, splits.dev, bs), splits.dev) if splits.dev else {}
-    test = task.metrics(task.predict(student, splits.test, bs), splits.test) if splits.test else {}
-    teacher_dev = task.metrics(teacher.predict(splits.dev, bs), splits.dev) if splits.dev else {}
+    if not world.is_main:  # rank 0 evaluates on test and writes the artifact
+        return
+    dev = task.evaluate(student, splits.dev, bs) if splits.dev else {}
+    test = task.evaluate(student, splits.test, bs) if splits.test else {}
+    teacher_dev = teacher.evaluate(splits.dev, bs) if splits.dev else {}
     st = result.state
     params = count_parameters(student)
     training = training_summary(result, metric, params, len(features), len(splits.train))

@@ -14,22 +14,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cotune.artifact.folder import output_folder
 from cotune.artifact.plots import training_curve
+from cotune.artifact.writer import new_stage, publish_stage
+from cotune.config.pretrain import PretrainConfig
 from cotune.data.cache import atomic_write_text
+from cotune.data.texts import Texts, load_texts
+from cotune.models.card import write_backbone_card
 from cotune.models.catalog import fingerprint, resolve_backbone
+from cotune.models.extend import extend_for_run
 from cotune.models.vocab import texts_unk_rate, write_lineage
-from cotune.pretrain.budget import steps_for_budget
-from cotune.pretrain.card import write_backbone_card
-from cotune.pretrain.config import PretrainConfig
-from cotune.pretrain.extend import extend_for_run
-from cotune.pretrain.masking import MlmCollator, MlmEvaluator, encode_texts, mlm_loss
-from cotune.pretrain.texts import Texts, load_texts
-from cotune.pretrain.tracking import PretrainRun
-from cotune.recipes.common import training_summary
-from cotune.recipes.finetune import output_folder, resolve_device, seed_everything
-from cotune.recipes.writer import new_stage, publish_stage
 from cotune.tracking.base import Tracker
+from cotune.tracking.pretrain import PretrainRun
+from cotune.training import distributed
+from cotune.training.budget import steps_for_budget
 from cotune.training.loop import Callback, FitResult, fit
+from cotune.training.mlm import MlmCollator, MlmEvaluator, encode_texts, mlm_loss
+from cotune.training.runtime import seed_everything
+from cotune.training.summary import training_summary
 
 DEFAULT_METRIC = "neg_mlm_loss"
 
@@ -45,14 +47,27 @@ def pretrain(
 ) -> Path:
     """Continue masked-LM pre-training as `cfg` says; returns the backbone folder."""
     out = cfg.output_dir / cfg.run_name()
-    with output_folder(out, cfg, resume=resume, overwrite=overwrite):
-        run = PretrainRun(cfg, tracker)
-        run.start(out, resumed=resume)
-        try:
-            _train_and_write(cfg, out, resume, progress, [run.callback, *callbacks])
-        except BaseException as e:
-            run.fail(e)
-            raise
+    world, device = distributed.setup(cfg.train.device)
+    setup = distributed.MainSetup(world)
+    if not world.is_main:  # under torchrun: train this rank's share; rank 0 writes
+        setup.wait()
+        _train_and_write(cfg, out, resume, False, callbacks, world, device)
+        return out
+    try:
+        with output_folder(out, cfg, resume=resume, overwrite=overwrite):
+            run = PretrainRun(cfg, tracker)
+            run.start(out, resumed=resume)
+            setup.done()
+            try:
+                _train_and_write(
+                    cfg, out, resume, progress, [run.callback, *callbacks], world, device
+                )
+            except BaseException as e:
+                run.fail(e)
+                raise
+    except BaseException as e:
+        setup.done(e)
+        raise
     run.finish(out)
     return out
 
@@ -93,6 +108,8 @@ def _train_and_write(
     resume: bool,
     progress: bool | None,
     callbacks: Sequence[Callback],
+    world: distributed.World,
+    device: Any,
 ) -> None:
     from transformers import AutoTokenizer
 
@@ -113,7 +130,7 @@ def _train_and_write(
         )
     tokenizer = AutoTokenizer.from_pretrained(backbone)
     model = load_model(backbone)
-    model.to(resolve_device(cfg.train.device))
+    model.to(device)
 
     features = encode_texts(train_texts, tokenizer, cfg.model.max_length)
     words = [max(f.word_index) + 1 for f in features]
@@ -124,12 +141,17 @@ def _train_and_write(
         cfg.train.eval_batch_size,
         seed=cfg.text.seed,
     )
-    before = evaluate(model)
+    before = evaluate(model) if world.is_main else {}
     train_cfg, budget = cfg.train, None
     if cfg.budget_minutes:
-        budget = steps_for_budget(
-            out, cfg.budget_minutes, model, collate, features, cfg.train, mlm_loss
+        # rank 0 probes the step time (as one process) and every rank trains that many steps
+        budget = distributed.broadcast(
+            steps_for_budget(out, cfg.budget_minutes, model, collate, features, cfg.train, mlm_loss)
+            if world.is_main
+            else None,
+            world,
         )
+        assert budget is not None
         train_cfg = cfg.train.model_copy(update={"max_steps": budget["steps"]})
     metric = cfg.train.metric or DEFAULT_METRIC
     result = fit(
@@ -145,7 +167,10 @@ def _train_and_write(
         loss_fn=mlm_loss,
         callbacks=callbacks,
         progress=progress,
+        world=world,
     )
+    if not world.is_main:
+        return
     after = evaluate(model)
     training = training_summary(result, metric, _parameters(model), len(features), len(train_texts))
     step = _lineage_step(cfg, backbone, text, result, training, before, after, budget)
@@ -156,7 +181,7 @@ def _train_and_write(
 
 
 def _parameters(model: Any) -> dict[str, float]:
-    from cotune.methods.registry import count_parameters
+    from cotune.methods.catalog import count_parameters
 
     return count_parameters(model)
 

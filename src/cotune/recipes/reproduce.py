@@ -21,7 +21,8 @@ import yaml
 from cotune.artifact.meta import META_FILE
 from cotune.config.load import validate
 from cotune.errors import ArtifactError, CotuneError
-from cotune.recipes.finetune import default_metric, finetune
+from cotune.recipes.finetune import finetune
+from cotune.tasks.base import default_metric
 from cotune.tracking.base import Tracker, numeric
 from cotune.tracking.locate import mlflow_installed
 from cotune.tracking.run import open_store, read_tracking_file
@@ -195,7 +196,9 @@ def reproduce(
     old = numeric(origin.metrics.get(split, {}))
     new = numeric(new_metrics.get(split, {}))
     diff = {k: new[k] - old[k] for k in old if k in new}
-    metric = origin.metrics.get("training", {}).get("metric") or default_metric(cfg)
+    metric = origin.metrics.get("training", {}).get("metric") or (
+        cfg.train.metric or default_metric(cfg.task, cfg.model.multi_label)
+    )
     new_split = new_meta["data"]["split"]
     new_prov = new_meta["data"]["provenance"]
     return Reproduction(

@@ -137,11 +137,11 @@ def load_models(
     """Load every artifact once, keyed by its served name.
 
     PyTorch models over one base (same backbone name and weights hash) share every tensor that
-    is equal across them (`cotune.uses.multi.share_parameters`): N adapters over minilm-l6 hold
+    is equal across them (`cotune.artifact.multi.share_parameters`): N adapters over minilm-l6 hold
     one copy of its weights. Serving never trains, so tied tensors are safe, and each model
     keeps its own head, adapter and inference thread.
     """
-    from cotune.uses.multi import share_parameters
+    from cotune.artifact.multi import share_parameters
 
     models: dict[str, Backend] = {}
     loaded: dict[Path, Predictor] = {}

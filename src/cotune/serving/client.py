@@ -1,6 +1,6 @@
 """A small synchronous client for `cotune serve`, speaking the server's own pydantic schemas.
 
-    from cotune.client import CotuneClient
+    from cotune.serving.client import CotuneClient
 
     with CotuneClient("http://127.0.0.1:8080", api_key="...") as client:
         print([m.name for m in client.models()])

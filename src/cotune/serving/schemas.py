@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP API, shared by the server and `cotune.client`.
+"""Request and response bodies of the HTTP API, shared by the server and `cotune.serving.client`.
 
 Requests forbid unknown keys (a typo is an error, not a silently ignored option); responses
 ignore them, so an older client keeps working against a newer server that adds fields.

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel
 
 from cotune.config.schema import ModelConfig
 from cotune.data.examples import Example
@@ -49,6 +49,33 @@ class Task(Protocol):
     def metrics(
         self, predictions: Sequence[Any], examples: Sequence[Example]
     ) -> dict[str, Any]: ...
+
+    def default_metric(self) -> str:
+        """The dev metric a run selects on unless `train.metric` names another."""
+        ...
+
+    def evaluate(
+        self, model: Any, examples: Sequence[Example], batch_size: int = 64
+    ) -> dict[str, Any]: ...
+
+
+def default_metric(task_name: str, multi_label: bool = False) -> str:
+    """The dev metric a run of this task selects on unless `train.metric` names another: decided
+    here once, for the recipes, the search, the export gate and federated rounds alike."""
+    if task_name == "token-classification":
+        return "f1"
+    return "micro_f1" if multi_label else "accuracy"
+
+
+class Evaluates:
+    """`evaluate` = predict, then score: the one way every caller (the loop's dev evaluation, the
+    final dev/test scores, the export gate, federated rounds) computes a task's metrics."""
+
+    def evaluate(
+        self, model: Any, examples: Sequence[Example], batch_size: int = 64
+    ) -> dict[str, Any]:
+        task: Any = self
+        return task.metrics(task.predict(model, examples, batch_size), examples)
 
 
 def pad_batch(
@@ -94,19 +121,3 @@ def model_kwargs(cfg: ModelConfig) -> dict[str, Any]:
     if cfg.classifier_dropout is not None:
         out["classifier_dropout"] = cfg.classifier_dropout
     return out
-
-
-def build_task(
-    task_name: str,
-    labels: list[str],
-    tokenizer: PreTrainedTokenizerBase,
-    cfg: ModelConfig,
-) -> Task:
-    from cotune.tasks.sequence_classification import SequenceClassification
-    from cotune.tasks.token_classification import TokenClassification
-
-    if task_name == "token-classification":
-        return TokenClassification(labels, tokenizer, cfg)
-    if task_name == "sequence-classification":
-        return SequenceClassification(labels, tokenizer, cfg)
-    raise ValueError(f"unknown task {task_name!r}")

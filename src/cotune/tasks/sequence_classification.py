@@ -1,4 +1,13 @@
-"""Sequence classification: single-label (softmax) and multi-label (sigmoid, thresholded)."""
+"""Sequence classification: single-label (softmax) and multi-label (sigmoid, thresholded).
+
+A text longer than `max_length` sub-tokens is read whole at predict time: it is cut into
+windows of `max_length` (special tokens included) that overlap by `window_overlap` sub-tokens,
+every window is classified, and the windows' logits are averaged (`long_texts: mean`) or each
+label keeps its highest logit (`max`) before the softmax/sigmoid. A text that fits is one
+window, so its logits are exactly those of the model on the whole text. Training reads the
+first window of each text (what truncation read): one feature per labelled text, so a long
+document does not count several times, and no recorded figure moves (docs/long-texts.md).
+"""
 
 from __future__ import annotations
 
@@ -37,21 +46,65 @@ class SequenceClassification(Evaluates):
         self.cfg = cfg
         self.multi_label = cfg.multi_label
         self.threshold = 0.5
+        self._special: tuple[list[int], list[int]] | None = None
 
     def encode(self, examples: Sequence[Example], with_labels: bool = True) -> list[Feature]:
+        """One feature per text: its first window (the text truncated to `max_length`). Training
+        and calibration read this; `predict` reads every window (`windows`)."""
+        return [
+            Feature(windows[0], self._label(ex, with_labels), i)
+            for i, (ex, windows) in enumerate(zip(examples, self._cut(examples), strict=True))
+        ]
+
+    def windows(self, examples: Sequence[Example]) -> list[Feature]:
+        """Every window of every text, unlabelled; `example_index` names the text it reads.
+        With `long_texts: truncate`, only the first window of each."""
+        first_only = self.cfg.long_texts == "truncate"
+        return [
+            Feature(ids, 0, i)
+            for i, windows in enumerate(self._cut(examples))
+            for ids in (windows[:1] if first_only else windows)
+        ]
+
+    def _label(self, ex: Example, with_labels: bool) -> int | list[float]:
+        assert isinstance(ex, TextExample)
+        if with_labels and self.multi_label:
+            return [1.0 if lab in ex.labels else 0.0 for lab in self.labels]
+        return self.label2id[ex.labels[0]] if with_labels else 0
+
+    def _cut(self, examples: Sequence[Example]) -> list[list[list[int]]]:
+        """The model inputs (special tokens added) of each text's windows, in reading order."""
         texts = [ex.text for ex in examples if isinstance(ex, TextExample)]
         assert len(texts) == len(examples), "sequence classification needs TextExample"
-        enc = self.tokenizer(texts, truncation=True, max_length=self.cfg.max_length)
-        features = []
-        for i, (ex, ids) in enumerate(zip(examples, enc["input_ids"], strict=True)):
-            assert isinstance(ex, TextExample)
-            label: int | list[float] = 0
-            if with_labels and self.multi_label:
-                label = [1.0 if lab in ex.labels else 0.0 for lab in self.labels]
-            elif with_labels:
-                label = self.label2id[ex.labels[0]]
-            features.append(Feature(list(ids), label, i))
-        return features
+        # verbose=False: a text longer than the model is windowed below, never indexed whole
+        enc = self.tokenizer(texts, add_special_tokens=False, verbose=False)
+        prefix, suffix = self._frame()
+        budget = self.cfg.max_length - len(prefix) - len(suffix)
+        return [
+            [
+                prefix + list(ids[a:b]) + suffix
+                for a, b in window_bounds(len(ids), budget, self.cfg.window_overlap)
+            ]
+            for ids in enc["input_ids"]
+        ]
+
+    def _frame(self) -> tuple[list[int], list[int]]:
+        """The special tokens the tokenizer puts before and after one text ([CLS] / [SEP] for
+        BERT), found by encoding a probe with and without them: transformers 5's tokenizers no
+        longer expose `build_inputs_with_special_tokens`."""
+        if self._special is None:
+            bare = self.tokenizer("a", add_special_tokens=False)["input_ids"]
+            full = self.tokenizer("a")["input_ids"]
+            at = next(
+                (k for k in range(len(full) - len(bare) + 1) if full[k : k + len(bare)] == bare),
+                None,
+            )
+            if at is None:  # a tokenizer whose specials change the text's own ids: plain frame
+                cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+                self._special = ([cls] if cls is not None else [], [sep] if sep is not None else [])
+            else:
+                self._special = (list(full[:at]), list(full[at + len(bare) :]))
+        return self._special
 
     def collate(self, features: Sequence[Feature]) -> dict[str, torch.Tensor]:
         kind = "multi" if self.multi_label else "single"
@@ -70,21 +123,29 @@ class SequenceClassification(Evaluates):
         )
 
     @torch.no_grad()
-    def predict(self, model: Any, examples: Sequence[Example], batch_size: int = 64) -> list[Any]:
-        features = self.encode(examples, with_labels=False)
+    def window_logits(
+        self, model: Any, features: Sequence[Feature], batch_size: int = 64
+    ) -> np.ndarray:
+        """Logits of each feature, batched by length (less padding), in the features' order."""
         order = sorted(range(len(features)), key=lambda i: len(features[i]))
-        probs = np.zeros((len(features), len(self.labels)), dtype=np.float32)
+        logits = np.zeros((len(features), len(self.labels)), dtype=np.float32)
         was_training = model.training
         model.eval()
         for b in range(0, len(order), batch_size):
             idx = order[b : b + batch_size]
             batch = pad_batch([features[i] for i in idx], self.tokenizer.pad_token_id or 0, None)
-            batch = to_device(batch, model)
-            logits = model(**batch).logits.float()
-            p = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
-            probs[idx] = p.cpu().numpy()
+            logits[idx] = model(**to_device(batch, model)).logits.float().cpu().numpy()
         model.train(was_training)
-        return [self._decode(p) for p in probs]
+        return logits
+
+    def predict(self, model: Any, examples: Sequence[Example], batch_size: int = 64) -> list[Any]:
+        features = self.windows(examples)
+        logits = self.window_logits(model, features, batch_size)
+        owner = np.array([f.example_index for f in features], dtype=np.int64)
+        text_logits = aggregate_windows(logits, owner, len(examples), self.cfg.long_texts)
+        t = torch.from_numpy(text_logits)
+        probs = torch.sigmoid(t) if self.multi_label else torch.softmax(t, dim=-1)
+        return [self._decode(p) for p in probs.numpy()]
 
     def _decode(self, p: np.ndarray) -> LabelScores:
         scores = {lab: float(v) for lab, v in zip(self.labels, p, strict=True)}
@@ -123,6 +184,31 @@ class SequenceClassification(Evaluates):
             "confusion": _confusion(t, p, self.labels),
             "n": len(gold),
         }
+
+
+def window_bounds(n: int, budget: int, overlap: int) -> list[tuple[int, int]]:
+    """[start, end) sub-token bounds of the windows over a text of `n` sub-tokens, `budget` per
+    window, consecutive ones sharing `overlap` (at most half a window, so the windows advance).
+    The last window ends at the text's end and is full-length: a short tail window would
+    otherwise count as much as a full one in the average, from a few sub-tokens of evidence."""
+    if n <= budget:
+        return [(0, n)]
+    step = budget - min(overlap, budget // 2)
+    starts = [*range(0, n - budget, step), n - budget]
+    return [(a, a + budget) for a in starts]
+
+
+def aggregate_windows(logits: np.ndarray, owner: np.ndarray, n: int, how: str) -> np.ndarray:
+    """Per-text logits from per-window ones: the mean or each label's max over the windows of
+    each text (`owner[i]` = the text window i reads); a one-window text keeps its logits."""
+    out = np.zeros((n, logits.shape[1]), dtype=np.float32)
+    if how == "max":
+        out[:] = -np.inf
+        np.maximum.at(out, owner, logits)
+        return out
+    np.add.at(out, owner, logits)
+    counts = np.bincount(owner, minlength=n).astype(np.float32)
+    return out / counts[:, None]
 
 
 def _report(y_true: Any, y_pred: Any, labels: list[str]) -> dict[str, dict[str, float]]:

@@ -23,7 +23,15 @@ from transformers import AutoModelForTokenClassification, PreTrainedTokenizerBas
 from cotune.config.schema import ModelConfig
 from cotune.data.examples import Example, TokenExample
 from cotune.data.tagging import split_tag
-from cotune.tasks.base import IGNORE, Feature, model_kwargs, pad_batch, to_device
+from cotune.tasks.base import (
+    IGNORE,
+    Evaluates,
+    Feature,
+    default_metric,
+    model_kwargs,
+    pad_batch,
+    to_device,
+)
 from cotune.tasks.words import word_spans
 
 
@@ -76,7 +84,7 @@ def bio_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
     return spans
 
 
-class TokenClassification:
+class TokenClassification(Evaluates):
     name = "token-classification"
 
     def __init__(self, labels: list[str], tokenizer: PreTrainedTokenizerBase, cfg: ModelConfig):
@@ -245,6 +253,9 @@ class TokenClassification:
         return out
 
     # ------------------------------------------------------------------ metrics
+
+    def default_metric(self) -> str:
+        return default_metric(self.name)
 
     def metrics(self, predictions: Sequence[Any], examples: Sequence[Example]) -> dict[str, Any]:
         y_true = [ex.tags for ex in examples if isinstance(ex, TokenExample)]

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cotune.pretrain.config import MlmConfig
+from cotune.config.pretrain import MlmConfig
 from cotune.tasks.base import IGNORE, Feature, to_device
 
 
