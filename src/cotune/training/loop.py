@@ -58,6 +58,8 @@ class Callback(Protocol):
 
     - `on_after_backward(state, model)`: gradients of the whole step are in, before clipping
       (it runs for a step with no examples too: DP's noise-only step);
+    - `on_before_step(state, model)`: after clipping, just before optimizer.step() (a penalty
+      whose gradient is exact, not noise to clip: continual learning's L2-SP / EWC);
     - `on_before_zero_grad(state, model)`: after optimizer.step(), gradients still there
       (AdaLoRA's budget allocation scores importance from them); `state.step` is still the
       number of steps finished before this one;
@@ -229,6 +231,7 @@ def fit(
                     torch.nn.utils.clip_grad_norm_(
                         [p for p in model.parameters() if p.requires_grad], cfg.max_grad_norm
                     )
+                _call_optional(callbacks, "on_before_step", state, model)
                 optimizer.step()
                 scheduler.step()
                 _call_optional(callbacks, "on_before_zero_grad", state, model)
