@@ -21,8 +21,38 @@ from cotune.recipes.finetune import finetune
 
 from .helpers import tiny_config
 
-MOVIE = "a the film movie great good bad awful terrible fine likes loves hates this that".split()
-CITY = "paris london berlin new york city john mary obama visited went saw today".split()
+MOVIE = [
+    "a",
+    "the",
+    "film",
+    "movie",
+    "great",
+    "good",
+    "bad",
+    "awful",
+    "terrible",
+    "fine",
+    "likes",
+    "loves",
+    "hates",
+    "this",
+    "that",
+]
+CITY = [
+    "paris",
+    "london",
+    "berlin",
+    "new",
+    "york",
+    "city",
+    "john",
+    "mary",
+    "obama",
+    "visited",
+    "went",
+    "saw",
+    "today",
+]
 
 
 def sentences(words: list[str], n: int, seed: int) -> list[str]:

@@ -19,6 +19,8 @@ Any config key can be overridden with a dotted flag (YAML key = flag = attribute
   cotune train configs/wnut16-ner.yaml --train.lr 3e-5 --train.epochs 3
   cotune train configs/rt-polarity.yaml --method.name lora --method.r 8
   cotune train configs/wnut16-ner.yaml --resume     # continue after a kill
+  cotune train configs/rt-polarity.yaml --from runs/rt-polarity --data.source new.csv \
+      --name rt-new --continual.penalty l2sp    # warm start, keep what it knew
   cotune train configs/rt-polarity.yaml --json > metrics.json   # scores for a script
 
 Prints the dev and test scores as a table (and one per entity type or class); --json writes
@@ -33,6 +35,9 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    parent: Path = typer.Option(
+        None, "--from", help="Continue from this trained artifact (= --continual.parent)."
+    ),
     as_json: bool = typer.Option(
         False, "--json", help="Print the run's metrics.json to stdout instead of the tables."
     ),
@@ -40,7 +45,10 @@ def train(
     from cotune.config import load_config, parse_overrides
     from cotune.recipes.finetune import finetune
 
-    cfg = load_config(config, parse_overrides(ctx.args))
+    overrides = parse_overrides(ctx.args)
+    if parent is not None:  # warm start: docs/continual.md
+        overrides["continual.parent"] = str(parent)
+    cfg = load_config(config, overrides)
     out = finetune(cfg, resume=resume, overwrite=overwrite, progress=progress_enabled(quiet))
     metrics = json.loads((out / "metrics.json").read_text())
     if as_json:
