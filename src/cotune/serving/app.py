@@ -22,6 +22,7 @@ from cotune import __version__
 from cotune.serving.auth import HEADER, ApiKeys
 from cotune.serving.backends import Backend
 from cotune.serving.batcher import InferenceFailed, MicroBatcher, Overloaded, Stopped
+from cotune.serving.docs import install_docs
 from cotune.serving.edge import HeadMiddleware, install_error_handlers
 from cotune.serving.errors import ApiError
 from cotune.serving.limits import BodyLimitMiddleware, check_texts
@@ -136,7 +137,10 @@ def create_app(
         version=__version__,
         summary="Predictions from cotune artifacts: NER spans and text labels.",
         lifespan=lifespan,
+        docs_url=None,  # /docs is served from the package's files (serving/docs.py), no CDN
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.settings, app.state.metrics, app.state.batchers = settings, metrics, batchers
 
     api_key_header = APIKeyHeader(name=HEADER, auto_error=False)
