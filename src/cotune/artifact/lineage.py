@@ -10,7 +10,7 @@ from typing import Any
 
 from cotune.artifact.card import model_card
 from cotune.artifact.meta import ArtifactMeta
-from cotune.data.cache import atomic_write_text
+from cotune.files import atomic_write_text
 
 PROMOTION_FILE = "promotion.json"
 

@@ -32,7 +32,7 @@ class ArtifactMeta:
         return {k: v for k, v in self.method.items() if k not in ("name", "merged")}
 
     def write(self, folder: Path) -> None:
-        from cotune.data.cache import atomic_write_text
+        from cotune.files import atomic_write_text
 
         atomic_write_text(folder / META_FILE, json.dumps(asdict(self), indent=2, default=str))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from cotune.artifact.card import model_card
 from cotune.artifact.meta import ArtifactMeta
 from cotune.artifact.plots import confusion_matrix, training_curve
 from cotune.config.schema import RunConfig
+from cotune.files import publish_files
 from cotune.methods.catalog import Method
 from cotune.models.catalog import fingerprint
 
@@ -73,7 +73,7 @@ def write_artifact(
     if "confusion" in metrics.get("test", {}):
         confusion_matrix(metrics["test"]["confusion"], task.labels, stage / "confusion_test.png")
     (stage / "README.md").write_text(model_card(meta, metrics), encoding="utf-8")
-    publish_stage(stage, out)
+    publish_files(stage, out)
 
 
 def new_stage(out: Path) -> Path:
@@ -82,17 +82,6 @@ def new_stage(out: Path) -> Path:
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
     return stage
-
-
-def publish_stage(stage: Path, out: Path) -> None:
-    """Move every staged file into `out` (one rename each), so a crash while writing never
-    leaves a half-written file where a finished one is expected."""
-    for item in stage.iterdir():
-        target = out / item.name
-        if target.is_dir():
-            shutil.rmtree(target)
-        os.replace(item, target)
-    stage.rmdir()
 
 
 def _folder_bytes(folder: Path) -> int:

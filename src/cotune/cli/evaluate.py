@@ -55,7 +55,7 @@ def evaluate(
     if output:
         import json
 
-        from cotune.data.cache import atomic_write_text
+        from cotune.files import atomic_write_text
 
         atomic_write_text(output, json.dumps(metrics, indent=2))
         console.print(f"metrics written to {output}")

@@ -10,17 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from cotune.config.section import Section
 
 
-class _Section(BaseModel):
-    # the same rules as config.schema.Section (which imports this module, hence no import back)
-    model_config = ConfigDict(
-        extra="forbid", validate_assignment=True, allow_inf_nan=False, coerce_numbers_to_str=True
-    )
-
-
-class ReplayConfig(_Section):
+class ReplayConfig(Section):
     """Rehearsal: earlier training examples mixed into the new training set."""
 
     source: str | None = Field(
@@ -35,7 +30,7 @@ class ReplayConfig(_Section):
     seed: int = Field(0, description="Seed of that sample.")
 
 
-class ContinualConfig(_Section):
+class ContinualConfig(Section):
     """`cotune train CONFIG --from ARTIFACT` sets `parent`; the rest says how to keep what the
     parent knew while it learns the new data."""
 

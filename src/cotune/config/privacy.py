@@ -7,17 +7,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from cotune.config.section import Section
 
 
-class _Section(BaseModel):
-    # the same rules as config.schema.Section (which imports this module, hence no import back)
-    model_config = ConfigDict(
-        extra="forbid", validate_assignment=True, allow_inf_nan=False, coerce_numbers_to_str=True
-    )
-
-
-class DPConfig(_Section):
+class DPConfig(Section):
     """DP-SGD (Abadi et al. 2016): Poisson-sampled batches, each example's gradient clipped to
     `max_grad_norm`, Gaussian noise of std `noise_multiplier * max_grad_norm` on the sum.
 
@@ -68,7 +63,7 @@ class DPConfig(_Section):
         return self
 
 
-class PrivacyConfig(_Section):
+class PrivacyConfig(Section):
     dp: DPConfig | None = Field(
         None, description="Differentially private fine-tuning (DP-SGD via Opacus)."
     )

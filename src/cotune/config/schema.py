@@ -9,25 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 
+from cotune.config.augment import AugmentOption
 from cotune.config.continual import ContinualConfig
 from cotune.config.privacy import PrivacyConfig
+from cotune.config.section import Section
 from cotune.config.tracking import TrackingConfig, TuneConfig, check_tune_paths
 
 SCHEMA_VERSION = 1
 TaskName = Literal["token-classification", "sequence-classification"]
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        validate_assignment=True,
-        # YAML reads .inf as a float that passes every gt/ge bound (lr: .inf, epochs: .inf)
-        allow_inf_nan=False,
-        # `name: 2024` or `--name 2024` is a name, though YAML reads it as a number
-        coerce_numbers_to_str=True,
-    )
 
 
 class SplitConfig(Section):
@@ -67,6 +58,11 @@ class DataConfig(Section):
     split: SplitConfig = Field(default_factory=SplitConfig)
     limit: int | None = Field(
         None, ge=1, description="Keep only the first N examples of each split (smoke runs)."
+    )
+    augment: AugmentOption = Field(
+        None,
+        description="Add label-preserving augmented copies of the training split before "
+        "encoding (`true` for the defaults); see docs/augment.md.",
     )
 
     @model_validator(mode="after")
@@ -203,6 +199,11 @@ class TrainConfig(Section):
     threads: int | None = Field(None, ge=1, description="torch intra-op threads (default: all).")
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where to train: auto picks a CUDA GPU when there is one."
+    )
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32",
+        description="Autocast precision of the forward pass (weights stay fp32): bf16 or fp16 "
+        "(with loss scaling) on a GPU; fp16 is refused on the CPU.",
     )
 
 

@@ -9,14 +9,9 @@ import getpass
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-
-class _Section(BaseModel):
-    # the same rules as config.schema.Section (which imports this module, hence no import back)
-    model_config = ConfigDict(
-        extra="forbid", validate_assignment=True, allow_inf_nan=False, coerce_numbers_to_str=True
-    )
+from cotune.config.section import Section
 
 
 def default_contributors() -> list[str]:
@@ -31,7 +26,7 @@ def default_contributors() -> list[str]:
         return []
 
 
-class TrackingConfig(_Section):
+class TrackingConfig(Section):
     backend: Literal["auto", "mlflow", "jsonl", "none"] = Field(
         "auto",
         description="Where runs are logged. auto: $COTUNE_TRACKING if set, else mlflow when "
@@ -70,7 +65,7 @@ class TrackingConfig(_Section):
         return data
 
 
-class ParamSpec(_Section):
+class ParamSpec(Section):
     """One searched hyper-parameter; the key in `tune.params` is its dotted config path."""
 
     type: Literal["float", "int", "categorical"] = Field(..., description="Kind of value.")
@@ -100,7 +95,7 @@ class ParamSpec(_Section):
         return self
 
 
-class TuneConfig(_Section):
+class TuneConfig(Section):
     params: dict[str, ParamSpec] = Field(
         ..., min_length=1, description="Search space: dotted config path (train.lr) -> range."
     )

@@ -16,12 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cotune.data.cache import atomic_write_text, cache_dir, sha256_file
+from cotune.data.cache import cache_dir, sha256_file
 from cotune.data.downloads import registry_file
 from cotune.data.examples import Corpus, Provenance, TextExample, TokenExample
 from cotune.data.formats import read_conll
 from cotune.data.tagging import detect_scheme
 from cotune.errors import DataError
+from cotune.files import atomic_write_text
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from cotune.data.cache import atomic_write_text
+from cotune.files import atomic_write_text
 from cotune.drift.features import Observed, observe
 from cotune.drift.inputs import Sample
 from cotune.drift.stats import (

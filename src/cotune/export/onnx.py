@@ -12,12 +12,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 import re
-import uuid
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +23,7 @@ import torch
 from torch import nn
 
 from cotune.export.smooth import Smoothing, smooth
+from cotune.files import atomic_path
 
 __all__ = ["OnnxLogits", "export_onnx", "parity", "quantize_int8"]
 
@@ -41,19 +38,6 @@ DEFAULT_FP32_LAYERS: tuple[int, ...] = (0,)
 # encoder layer index in a node name, "/model/bert/encoder/layer.0/attention/..." (the TorchScript
 # exporter names nodes by module path; the dynamo exporter's "node_MatMul_12" carries none)
 _LAYER_INDEX = re.compile(r"/layer\.(\d+)/")
-
-
-@contextmanager
-def _atomic_path(out_path: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of `out_path`; rename it into place only if the body succeeds."""
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, out_path)
-    finally:
-        for leftover in (tmp, tmp.with_name(tmp.name + ".data")):
-            leftover.unlink(missing_ok=True)
 
 
 class _LogitsOnly(nn.Module):
@@ -118,7 +102,7 @@ def export_onnx(
             token_level = wrapper(*args).dim() == 3
         axes = {n: {0: "batch", 1: "sequence"} for n in names}
         axes["logits"] = {0: "batch", 1: "sequence"} if token_level else {0: "batch"}
-        with _atomic_path(out_path) as tmp:
+        with atomic_path(out_path) as tmp:
             if exporter == "dynamo":
                 _export_dynamo(wrapper, args, tmp, names, opset)
             else:
@@ -264,7 +248,7 @@ def quantize_int8(
     root = logging.getLogger()
     root.addFilter(_skip_preprocess_advice)
     try:
-        with _atomic_path(out_path) as tmp:
+        with atomic_path(out_path) as tmp:
             quantize_dynamic(
                 proto,
                 tmp,

@@ -42,7 +42,6 @@ import onnx
 
 from cotune.artifact import load_artifact
 from cotune.artifact.card import model_card
-from cotune.data.cache import atomic_write_text
 from cotune.errors import ArtifactError
 from cotune.export.exact_int8 import Int8Kernels
 from cotune.export.gate import (
@@ -63,6 +62,7 @@ from cotune.export.onnx import (
 )
 from cotune.export.runtime import FP32_FILE, INT8_FILE, ONNX_DIR, numpy_batches
 from cotune.export.smooth import DEFAULT_ALPHA, Smoothing, input_absmax
+from cotune.files import atomic_write_text, fsync_folder
 
 PARITY_TOLERANCE = 1e-3  # max |logit difference| fp32 ONNX vs PyTorch
 PARITY_EXAMPLES = 8
@@ -269,6 +269,7 @@ def _int8_within_gate(
 
 def _move(src: Path, dst: Path) -> Path:
     os.replace(src, dst)
+    fsync_folder(dst.parent)
     return dst
 
 

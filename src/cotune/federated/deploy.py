@@ -22,7 +22,7 @@ import yaml
 from cotune.artifact.folder import discard_setup_only, prepare_output
 from cotune.config.schema import DataConfig
 from cotune.data import load_splits
-from cotune.data.cache import atomic_write_text
+from cotune.files import atomic_write_text
 from cotune.data.load import read_file
 from cotune.errors import ConfigError
 from cotune.federated.auth import node_keypair, register_nodes

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from cotune.artifact.writer import write_artifact
-from cotune.data.cache import atomic_write_text
+from cotune.files import atomic_write_text
 from cotune.federated.ledger import build_ledger
 from cotune.federated.report import ledger_markdown, ledger_plot
 from cotune.federated.server import FederationServer, ServerModel, scalars

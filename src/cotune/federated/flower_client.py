@@ -26,7 +26,7 @@ from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import ClientAppCallable
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
 
-from cotune.data.cache import atomic_write_text
+from cotune.files import atomic_write_text
 from cotune.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cotune.data.cache import atomic_write_text
+from cotune.files import atomic_write_text
 from cotune.errors import ConfigError
 
 BIN = Path(sys.executable).parent

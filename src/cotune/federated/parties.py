@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from cotune.data.cache import atomic_write_text
+from cotune.files import atomic_write_text
 from cotune.data.examples import Example, TextExample, TokenExample
 from cotune.errors import ConfigError
 from cotune.federated.config import PartitionOptions

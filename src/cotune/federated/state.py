@@ -9,9 +9,7 @@ intact and consistent.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,25 +17,18 @@ from typing import Any
 
 import numpy as np
 
-from cotune.data.cache import atomic_write_text
 from cotune.errors import ArtifactError
 from cotune.federated.aggregate import Update
 from cotune.federated.exchange import Arrays
+from cotune.files import atomic_path, atomic_write_text
 
 STATE_FILE = "state.json"
 
 
 def save_arrays(path: Path, arrays: Arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, *arrays.values())  # arr_0, arr_1, ... in name order
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        np.savez(f, *arrays.values())  # arr_0, arr_1, ... in name order
         atomic_write_text(path.with_suffix(".names.json"), json.dumps(list(arrays)))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_arrays_file(path: Path) -> Arrays:

@@ -23,7 +23,7 @@ from typing import Any
 import optuna
 
 from cotune.config.schema import RunConfig
-from cotune.data.cache import atomic_write_text
+from cotune.files import atomic_write_text
 from cotune.errors import ArtifactError, ConfigError, DataError
 from cotune.hpo.plots import write_plots
 from cotune.hpo.pruning import PruningCallback

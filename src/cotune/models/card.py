@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from cotune.data.cache import atomic_write_text
+from cotune.files import atomic_write_text
 from cotune.models.vocab import LINEAGE_FILE, read_lineage
 
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +25,7 @@ from onnx import numpy_helper
 from transformers import AutoTokenizer, BertConfig, BertModel
 
 from cotune.errors import CotuneError
+from cotune.files import staged_folder
 
 __all__ = ["NotABertGraphError", "import_bert_from_onnx", "max_abs_diff_vs_onnxruntime"]
 __all__ += ["last_hidden_state_name", "save_imported_backbone"]
@@ -280,18 +279,10 @@ def save_imported_backbone(
         raise FileExistsError(f"{out}: folder exists and is not empty; choose another out_dir")
     model = import_bert_from_onnx(source)
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+    with staged_folder(out) as stage:
+        model.save_pretrained(stage)
+        tokenizer.save_pretrained(stage)
         digest = hashlib.sha256(source.read_bytes()).hexdigest()
         info = {"source": source.name, "sha256": digest, "pooler": model.pooler is not None}
-        (tmp / "onnx_import.json").write_text(json.dumps(info, indent=2) + "\n")
-        if out.exists():
-            out.rmdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        (stage / "onnx_import.json").write_text(json.dumps(info, indent=2) + "\n")
     return out

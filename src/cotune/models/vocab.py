@@ -19,8 +19,6 @@ weights file, so everything else in it (pooler, an MLM head and its bias) is car
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,6 +32,7 @@ from safetensors.torch import load_file, save_file
 from cotune.data.examples import TextExample
 from cotune.data.stats import unk_rate
 from cotune.errors import ArtifactError, ConfigError
+from cotune.files import staged_folder
 
 Mode = Literal["auto", "chars", "wordpieces"]
 LINEAGE_FILE = "cotune-backbone.json"  # how a derived backbone was made, step by step
@@ -329,7 +328,7 @@ def read_lineage(folder: Path | str) -> list[dict[str, Any]]:
 
 def write_lineage(folder: Path, base_name: str, base: Path | str, step: dict[str, Any]) -> None:
     """The base's own steps (if it was derived too) + this one, so a card tells the whole way."""
-    from cotune.data.cache import atomic_write_text
+    from cotune.files import atomic_write_text
     from cotune.models.catalog import BACKBONES, fingerprint
 
     previous = read_lineage(base)
@@ -394,10 +393,7 @@ def extend_backbone(
     config = json.loads((base / "config.json").read_text(encoding="utf-8"))
     config["vocab_size"] = len(old) + len(added)
 
-    stage = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
-    try:
+    with staged_folder(out) as stage:
         save_file(extended, str(stage / "model.safetensors"), metadata={"format": "pt"})
         (stage / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
         write_tokenizer(tok, added, stage)
@@ -428,11 +424,4 @@ def extend_backbone(
             sources=list(sources),
         )
         write_lineage(stage, base_name or str(base), base, ext.to_dict())
-        if out.exists():
-            shutil.rmtree(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(stage, out)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
     return ext

@@ -16,10 +16,10 @@ from typing import Any
 
 from cotune.artifact.folder import output_folder
 from cotune.artifact.plots import training_curve
-from cotune.artifact.writer import new_stage, publish_stage
+from cotune.artifact.writer import new_stage
 from cotune.config.pretrain import PretrainConfig
-from cotune.data.cache import atomic_write_text
 from cotune.data.texts import Texts, load_texts
+from cotune.files import atomic_write_text, publish_files
 from cotune.models.card import write_backbone_card
 from cotune.models.catalog import fingerprint, resolve_backbone
 from cotune.models.extend import extend_for_run
@@ -239,5 +239,5 @@ def _write_backbone(
     atomic_write_text(stage / "history.jsonl", "".join(json.dumps(h) + "\n" for h in history))
     training_curve(history, training["metric"], stage / "training_curve.png")
     write_backbone_card(stage, cfg.run_name(), shown=out)
-    publish_stage(stage, out)
+    publish_files(stage, out)
     shutil.rmtree(out / "checkpoints", ignore_errors=True)

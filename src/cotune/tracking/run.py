@@ -26,7 +26,7 @@ import yaml
 
 from cotune.config.schema import RunConfig
 from cotune.config.tracking import TrackingConfig
-from cotune.data.cache import atomic_write_text
+from cotune.files import atomic_write_text
 from cotune.tracking.base import (
     SMALL_ARTIFACT_FILES,
     NullTracker,

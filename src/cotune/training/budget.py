@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from cotune.config.schema import TrainConfig
-from cotune.data.cache import atomic_write_text
+from cotune.files import atomic_write_text
 from cotune.tasks.base import Feature, to_device
 from cotune.training.loss import LossFn, count_units
 from cotune.training.optim import build_optimizer

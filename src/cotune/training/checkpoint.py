@@ -6,7 +6,6 @@ same weights and metrics as one that was never stopped.
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 from pathlib import Path
@@ -14,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from cotune.files import staged_folder
 
 
 def rng_state() -> dict[str, Any]:
@@ -39,13 +40,8 @@ def save_checkpoint(folder: Path, step: int, state: dict[str, Any], keep: int) -
     """Write `state` to folder/step-N via a temp folder + rename; prune all but `keep` newest."""
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"step-{step:08d}"
-    tmp = folder / f".tmp-step-{step:08d}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    torch.save(state, tmp / "state.pt")
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    with staged_folder(final) as stage:
+        torch.save(state, stage / "state.pt")
     for old in sorted(folder.glob("step-*"))[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final

@@ -375,7 +375,7 @@ def read_reservoir(folder: Path) -> list[Example]:
 def write_reservoir(out: Path, plan: ContinualPlan, size: int) -> dict[str, Any]:
     """Reservoir sampling (Vitter's algorithm R) continued over this period's own examples:
     every example of every period so far has the same chance to be in it."""
-    from cotune.data.cache import atomic_write_text
+    from cotune.files import atomic_write_text
 
     reservoir: list[Example] = []
     seen = 0

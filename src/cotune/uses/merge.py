@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from cotune.artifact.card import model_card
 from cotune.artifact.load import load_artifact
 from cotune.errors import ArtifactError
+from cotune.files import staged_folder
 from cotune.methods import get_method
 
 TOLERANCE = 1e-4  # max |logit difference| allowed between merged and adapter model
@@ -79,10 +79,7 @@ def merge_artifact(
 
 def _write(src: Path, out: Path, model: Any, tokenizer: Any, meta: Any, diff: float) -> None:
     """Stage the folder next to `out`, then swap it in, so a failure leaves nothing half-written."""
-    stage = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
-    try:
+    with staged_folder(out) as stage:
         model.save_pretrained(stage, safe_serialization=True)
         tokenizer.save_pretrained(stage)
         merged_meta = dataclasses.replace(
@@ -99,8 +96,3 @@ def _write(src: Path, out: Path, model: Any, tokenizer: Any, meta: Any, diff: fl
             json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.exists() else {}
         )
         (stage / "README.md").write_text(model_card(merged_meta, metrics), encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(stage, out)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)

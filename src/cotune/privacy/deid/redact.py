@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 
 from cotune.data.formats import read_text
 from cotune.errors import DataError
+from cotune.files import atomic_write_text
 from cotune.privacy.deid import edits as ed
 from cotune.privacy.deid import formats as fm
-from cotune.privacy.deid.atomic import atomic_write_text, refuse_same_file
 from cotune.privacy.deid.engine import PiiDetector
 from cotune.privacy.deid.names import DEFAULT_LABEL_MAP
 from cotune.privacy.deid.pseudonymize import Policy, Pseudonymizer
@@ -220,3 +220,13 @@ def remap(kind: str, src: str, originals: Mapping[str, str]) -> tuple[str, int]:
         if count > before:
             bodies[k] = json.dumps(row, ensure_ascii=False)
     return "".join(b + e for b, e in zip(bodies, ends, strict=True)), count
+
+
+def refuse_same_file(source: Path, target: Path, what: str) -> None:
+    """Redaction must never overwrite its own input (or the vault with data, etc.)."""
+    if target.exists() and source.exists() and source.resolve() == target.resolve():
+        raise DataError(
+            f"{what} would overwrite {source}",
+            where=str(target),
+            fix="write to a different file",
+        )

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from cotune.privacy.deid.atomic import atomic_write_text
+from cotune.files import atomic_write_text
 from cotune.privacy.deid.formats import Redacted
 from cotune.privacy.deid.pseudonymize import Pseudonymizer, normalise
 

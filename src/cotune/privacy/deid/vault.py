@@ -20,7 +20,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 
 from cotune.errors import ConfigError
-from cotune.privacy.deid.atomic import atomic_write_bytes
+from cotune.files import atomic_write_bytes
 
 KEY_ENV = "COTUNE_VAULT_KEY"
 FORMAT = "cotune-vault"
