@@ -4,7 +4,7 @@ Each party privatises its own update before it leaves the machine (the "local" v
 DP-FedAvg, McMahan et al. 2018), so the guarantee holds even against the server. The unit of
 privacy is the party's whole data set: one round joined is one application of the Gaussian
 mechanism with sensitivity C, sample rate 1. Epsilon over k rounds comes from Opacus' RDP
-accountant, per party.
+accountant, per party (the same accountant as DP-SGD's, privacy/dp/accounting.py).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 
 from cotune.federated.aggregate import clip
 from cotune.federated.exchange import Arrays
+from cotune.privacy.dp.accounting import epsilon_after
 
 
 def privatize(
@@ -38,13 +39,8 @@ def privatize(
 
 
 def epsilon_spent(noise_multiplier: float, rounds: int, delta: float) -> float:
-    """Epsilon after `rounds` Gaussian releases of a party's update (RDP, sample rate 1)."""
-    if rounds <= 0:
-        return 0.0
-    if noise_multiplier <= 0:
+    """Epsilon after `rounds` Gaussian releases of a party's update: the DP-SGD accountant's
+    subsampled Gaussian mechanism at sample rate 1 (every round releases the whole data set)."""
+    if rounds > 0 and noise_multiplier <= 0:
         return math.inf
-    from opacus.accountants import RDPAccountant
-
-    accountant = RDPAccountant()
-    accountant.history = [(noise_multiplier, 1.0, rounds)]
-    return float(accountant.get_epsilon(delta))
+    return epsilon_after(rounds, noise_multiplier, sample_rate=1.0, delta=delta)
