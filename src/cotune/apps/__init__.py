@@ -15,7 +15,9 @@ from cotune.serving.mounts import Mount, register_mount
 from cotune.serving.settings import ServeSettings
 
 # marker file -> "module:function" returning a Mount (name, folder, settings)
-APPS: dict[str, str] = {}
+APPS: dict[str, str] = {
+    "recommender.json": "cotune.apps.recommend.serve:load_mount",
+}
 
 
 def _lazy(target: str) -> Any:

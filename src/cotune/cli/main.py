@@ -13,6 +13,7 @@ from cotune.cli import export as export_cli
 from cotune.cli import federate as federate_cli
 from cotune.cli import merge as merge_cli
 from cotune.cli import pretrain as pretrain_cli
+from cotune.cli import recommend as recommend_cli
 from cotune.cli import redact as redact_cli
 from cotune.cli import registry as registry_cli
 from cotune.cli import reproduce as reproduce_cli
@@ -62,6 +63,11 @@ app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )(tune_cli.tune)
 app.command("reproduce", help=reproduce_cli.HELP)(reproduce_cli.reproduce)
+app.command(
+    "recommend",
+    help=recommend_cli.HELP,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)(recommend_cli.recommend)
 app.command("drift", help=drift_cli.HELP)(drift_cli.drift)
 app.command("redact", help=redact_cli.REDACT_HELP)(redact_cli.redact)
 app.command("reidentify", help=redact_cli.REIDENTIFY_HELP)(redact_cli.reidentify)
