@@ -1,7 +1,9 @@
 """Readers for the standard on-disk formats: CoNLL columns, JSONL and CSV.
 
 Every reader reports problems with the file and line (or row) and a fix, and never returns a
-half-read corpus.
+half-read corpus. The row parsers (`json_rows`, `csv_records`) are the one way every reader in
+cotune parses lines: labelled data here, texts to predict (`uses.predict`), files to de-identify
+(`privacy.deid`) and the applications' inputs.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from cotune.data.examples import TextExample, TokenExample
 from cotune.data.tagging import check_tag
@@ -36,6 +40,80 @@ def text_lines(text: str) -> list[str]:
     """Lines split at \\n, \\r\\n or \\r only. `str.splitlines` also splits at U+2028, U+0085,
     \\x0c and other separators, which may sit inside a tweet's token or a JSON string."""
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+CSV_QUOTING_FIX = (
+    "give every row one cell per column, and quote a cell holding commas, quotes or line breaks "
+    '("great, really")'
+)
+
+
+def where_of(source: str, lineno: int) -> str:
+    return f"{source}:{lineno}" if source else f"line {lineno}"
+
+
+def json_rows(
+    lines: Sequence[str] | str,
+    source: str = "",
+    *,
+    fix: str = "write one JSON object per line",
+    objects: bool = True,
+) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) for each non-blank line; `objects` refuses non-objects.
+
+    `lines` is the file's text (split at \\n, \\r\\n and \\r only) or its lines already split.
+    """
+    for lineno, line in enumerate(text_lines(lines) if isinstance(lines, str) else lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(
+                f"not valid JSON ({e.msg} at column {e.colno})",
+                where=where_of(source, lineno),
+                fix=fix,
+            ) from None
+        if objects and not isinstance(value, dict):
+            raise DataError(
+                f"each line must be a JSON object, not {type(value).__name__}",
+                where=where_of(source, lineno),
+                fix=fix,
+            )
+        yield lineno, value
+
+
+def csv_records(
+    text: str, source: str = ""
+) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
+    """The header, and (line number, row) for each row under it: a row with more or fewer cells
+    than the header is refused (an unquoted comma would shift every later column)."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = list(reader.fieldnames or [])
+
+    def rows() -> Iterator[tuple[int, dict[str, str]]]:
+        for rowno, row in enumerate(reader, start=2):
+            lineno = reader.line_num or rowno
+            if None in row or None in row.values():  # more (restkey None) or fewer cells
+                n = len(header) + len(row.get(None) or []) - list(row.values()).count(None)  # type: ignore[call-overload]
+                raise DataError(
+                    f"{n} cell(s) but the header has {len(header)} columns {header}",
+                    where=where_of(source, lineno),
+                    fix=CSV_QUOTING_FIX,
+                )
+            yield lineno, row
+
+    return header, rows()
+
+
+def require_columns(header: Sequence[str], columns: Sequence[str], source: str, fix: str) -> None:
+    for column in columns:
+        if column not in header:
+            raise DataError(
+                f"no column {column!r}; the header has {list(header)}",
+                where=where_of(source, 1),
+                fix=fix,
+            )
 
 
 def read_conll(
@@ -96,20 +174,8 @@ def read_jsonl(path: Path, *, text_field: str = "text") -> list[TokenExample] | 
     text = read_text(path)
     token_rows: list[TokenExample] = []
     text_rows: list[TextExample] = []
-    for lineno, line in enumerate(text_lines(text), start=1):
-        if not line.strip():
-            continue
+    for lineno, row in json_rows(text, str(path), fix="one object a line"):
         where = f"{path}:{lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(
-                f"not valid JSON ({e.msg} at column {e.colno})",
-                where=where,
-                fix="one object a line",
-            ) from None
-        if not isinstance(row, dict):
-            raise DataError("each line must be a JSON object", where=where)
         if "tokens" in row:
             toks, tags = row.get("tokens"), row.get("tags", row.get("ner_tags"))
             if not isinstance(toks, list) or not isinstance(tags, list):
@@ -165,26 +231,16 @@ def read_csv(
 ) -> list[TextExample]:
     """CSV with a header row. `label_separator` splits a multi-label cell (e.g. '|')."""
     text = read_text(path)
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
-    for col in (text_column, label_column):
-        if col not in header:
-            raise DataError(
-                f"no column {col!r}; the header has {header}",
-                where=f"{path}:1",
-                fix="set data.text_column / data.label_column to the right names",
-            )
+    header, records = csv_records(text, str(path))
+    require_columns(
+        header,
+        (text_column, label_column),
+        str(path),
+        fix="set data.text_column / data.label_column to the right names",
+    )
     rows: list[TextExample] = []
-    for rowno, row in enumerate(reader, start=2):
-        where = f"{path}:{reader.line_num or rowno}"
-        if None in row or None in row.values():  # more (restkey None) or fewer cells than header
-            n = len(header) + len(row.get(None) or []) - list(row.values()).count(None)
-            raise DataError(
-                f"{n} cell(s) but the header has {len(header)} columns {header}",
-                where=where,
-                fix="give every row one cell per column, and quote a cell holding commas, quotes "
-                'or line breaks ("great, really")',
-            )
+    for lineno, row in records:
+        where = f"{path}:{lineno}"
         label = (row.get(label_column) or "").strip()
         if not label:
             raise DataError(f"empty {label_column!r}", where=where, fix="give every row a label")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -11,7 +9,7 @@ from typing import Any, TextIO
 
 from cotune.artifact import Predictor
 from cotune.data.examples import TokenExample
-from cotune.data.formats import read_text, text_lines
+from cotune.data.formats import csv_records, json_rows, read_text, text_lines
 from cotune.errors import DataError
 from cotune.training.progress import make_progress
 
@@ -42,24 +40,13 @@ def _read_inputs(path: Path, text_column: str = "text") -> list[dict[str, Any]]:
     text = read_text(path)
     if path.suffix.lower() == ".csv":
         return _read_csv_inputs(path, text, text_column)
+    if path.suffix.lower() not in (".jsonl", ".json"):
+        return [{"text": line} for line in text_lines(text) if line.strip()]
+    fix = 'write one JSON object per line: {"text": "..."}'
     rows = []
-    for lineno, line in enumerate(text_lines(text), start=1):
-        if not line.strip():
-            continue
-        if path.suffix.lower() in (".jsonl", ".json"):
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(
-                    f"not valid JSON ({e.msg} at column {e.colno})",
-                    where=where,
-                    fix='write one JSON object per line: {"text": "..."}',
-                ) from None
-            _check_input_row(row, where)
-            rows.append(row)
-        else:
-            rows.append({"text": line})
+    for lineno, row in json_rows(text, str(path), fix=fix, objects=False):
+        _check_input_row(row, f"{path}:{lineno}")
+        rows.append(row)
     return rows
 
 
@@ -78,8 +65,7 @@ def _check_input_row(row: Any, where: str) -> None:
 
 def _read_csv_inputs(path: Path, text: str, text_column: str) -> list[dict[str, Any]]:
     """CSV rows (header first); the text column is "text" or the one the model was trained on."""
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
+    header, records = csv_records(text, str(path))
     column = next((c for c in ("text", text_column) if c in header), None)
     if column is None:
         raise DataError(
@@ -88,13 +74,7 @@ def _read_csv_inputs(path: Path, text: str, text_column: str) -> list[dict[str, 
             fix="name the column holding the texts 'text'",
         )
     rows = []
-    for row in reader:
-        if None in row or None in row.values():
-            raise DataError(
-                f"the row's cells do not match the header's {len(header)} columns {header}",
-                where=f"{path}:{reader.line_num}",
-                fix='quote a cell holding commas, quotes or line breaks ("great, really")',
-            )
+    for _, row in records:
         rows.append({**{k: v for k, v in row.items() if k != column}, "text": row[column]})
     return rows
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from cotune.data.formats import json_rows
 from cotune.errors import DataError
 from cotune.privacy.deid import edits as ed
 from cotune.privacy.deid.pseudonymize import Pseudonymizer
@@ -259,19 +260,10 @@ def cell_row(template: list[Any], token: str | None, tag: str | None) -> list[An
 
 def parse_jsonl(src: str) -> tuple[list[str], list[str], list[Any]]:
     bodies, ends = split_lines(src)
-    rows: list[Any] = []
-    for k, body in enumerate(bodies):
-        if not body.strip():
-            rows.append(None)
-            continue
-        try:
-            rows.append(json.loads(body))
-        except json.JSONDecodeError as e:
-            raise DataError(
-                f"not valid JSON ({e.msg} at column {e.colno})",
-                where=f"line {k + 1}",
-                fix="one JSON object a line (or pass --format text)",
-            ) from None
+    rows: list[Any] = [None] * len(bodies)  # None: a blank line
+    fix = "one JSON object a line (or pass --format text)"
+    for lineno, row in json_rows(bodies, fix=fix, objects=False):
+        rows[lineno - 1] = row
     return bodies, ends, rows
 
 
