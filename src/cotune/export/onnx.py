@@ -187,46 +187,15 @@ def quantize_int8(
     fp32_nodes: list[str] | None = None,
     smoothing: Smoothing | None = None,
 ) -> Path:
-    """Int8 dynamic quantization: MatMul weights to QInt8, activations quantized at run time.
-
-    Defaults measured on this 2-core AVX2 CPU (no VNNI) with minilm-l6 + linear probes fitted on
-    WNUT-16, 400 held-out sentences, int8 vs fp32 ONNX (argmax agreement / max |logit diff|):
-
-    ====================  ===================  ===================
-    setting               token classifier     sentence classifier
-    ====================  ===================  ===================
-    per-tensor            97.08% / 7.58        90.50% / 0.81
-    per-tensor + reduce   96.09% / 13.72       87.75% / 1.59
-    per-channel           98.56% / 4.90        96.75% / 0.44
-    per-channel + reduce  98.49% / 4.71        96.25% / 0.46
-    ====================  ===================  ===================
-
-    Per-channel scales are the clear win. `reduce_range` (7-bit weights, the usual guard against
-    int16 saturation of u8 x s8 kernels on non-VNNI CPUs) only lost accuracy here, so it is off.
-    onnxruntime's `quant_pre_process` changed none of these numbers, so it is skipped. Embedding
-    tables (Gather) stay fp32 unless `quantize_embeddings`: that shrinks minilm-l6 from 59 MB to
-    23 MB (fp32: 90 MB) at about the same agreement. Gemm (the pooler) is never quantized by
-    onnxruntime's dynamic mode.
+    """Int8 dynamic quantization: MatMul weights to QInt8 per channel, activations quantized at
+    run time; embedding tables (Gather) stay fp32 unless `quantize_embeddings`.
 
     `fp32_layers` keeps the Linear layers of those encoder layers in fp32 (default: the first);
-    `fp32_nodes`, if given, names the MatMul nodes to keep instead (bench/int8_variants.py).
-    Measured on an AVX-512 VNNI Xeon with two MiniLM-L6 artifacts (WNUT-16 NER, rt-polarity),
-    dev drop in points / speed vs PyTorch fp32 at batch 32, one thread (bench/results/
-    int8_variants_vnni.json): everything int8 2.10 / 1.91x and 1.50 / 2.15x; first layer fp32
-    -0.09 / 2.47x and -0.50 / 1.94x; the FFN output layers fp32 (the usual suspect) -0.70 /
-    1.39x and 0.50 / 1.40x; last layer fp32 2.10 / 2.32x and 1.50 / 1.83x. The error comes in
-    at the first layer and the rest of the network carries it; keeping 6 of 37 MatMuls in fp32
-    costs little speed. On the AVX2 CPU of those sessions int8 was no faster than fp32 (a Zen 3
-    AVX2 CPU later ran it 1.5-1.8x PyTorch: docs/benchmarks.md, section 7g).
-    The same recipes trained and quantized on the AVX2 CPU showed the other order
-    (bench/results/int8_variants_avx2.json): rt-polarity lost 1.50 with the first layer in fp32
-    and nothing all-int8. So `cotune export` does not rely on this default: it tries all-int8
-    first, then this default, and keeps the first graph its quality gate passes
-    (uses/export.py `INT8_LADDER`).
-
-    `smoothing` (calibrated maxima, export/smooth.py) first rescales the inputs of the MatMuls
-    that will be int8 per channel, exactly in fp32; it cut the int8 logit error 3-4x on the
-    recipes whose all-int8 graphs failed the gate on the VNNI CPU, and let them pass it.
+    `fp32_nodes`, if given, names the MatMul nodes to keep instead. `smoothing` (calibrated
+    maxima, export/smooth.py) first rescales the inputs of the MatMuls that will be int8 per
+    channel, exactly in fp32. Why these defaults, and what each choice cost and bought on AVX2
+    and VNNI CPUs: docs/benchmarks.md, section 7h (and 7b-7g). `cotune export` does not rely on
+    one setting: it tries the graphs of export/pipeline.py's `INT8_LADDER` behind its gate.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 

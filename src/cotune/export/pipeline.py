@@ -5,20 +5,16 @@
    split and refused if it drops more than `max_drop` points below the recorded dev figure.
 
 int8 tries the graphs of `INT8_LADDER` in order, fastest first, and keeps the first that passes
-the gate: every Linear int8; then the same with the Linear inputs smoothed per channel
-(export/smooth.py, SmoothQuant: 3-4x less int8 error, about 10% slower for its Mul nodes);
-then the first encoder layer in fp32, the rest smoothed. How much int8 costs depends on the
-trained weights and on the CPU's int8 kernels (docs/benchmarks.md, sections 7b, 7d and 7e): the
-same recipe lost 2.1 F1 all-int8 on a VNNI CPU and nothing once smoothed, while on the AVX2 CPU
-it lost 0.2 all-int8. Smoothing is calibrated on a seeded sample of the train split, so the dev
-split stays the gate's alone; `smooth_alpha=0` leaves the smoothed rungs out. Every try is
-recorded (`int8_tried`); as the choice is made on the dev split, the test split is the unbiased
-figure for the graph kept.
+the gate: every Linear int8; the same with the Linear inputs smoothed per channel
+(export/smooth.py, SmoothQuant); the first encoder layer in fp32, the rest smoothed. Why a
+ladder and not one setting: what int8 costs depends on the trained weights and on the CPU's int8
+kernels (docs/benchmarks.md, sections 7b-7h). Smoothing is calibrated on a seeded sample of the
+train split, so the dev split stays the gate's alone; every try is recorded (`int8_tried`), and
+as the choice is made on dev, the test split is the unbiased figure for the graph kept.
 
-The int8 gate runs this CPU's int8 kernels by default. Those of an x86 CPU without VNNI
-saturate where VNNI ones do not (export/exact_int8.py), so the same graph can pass on one and
-fail on the other; `int8_kernels="exact"` gates with exact int8 products instead, as a VNNI,
-AMX or Arm dot-product CPU computes them, and gives the same verdict on every CPU.
+The gate runs this CPU's int8 kernels by default; `int8_kernels="exact"` runs exact int8
+products (export/exact_int8.py), as VNNI, AMX and Arm dot-product CPUs compute them, so that the
+verdict does not depend on the exporting CPU (section 7f).
 
 Graphs are built in a staging folder and moved to ARTIFACT/onnx/ (the layout export/runtime.py
 reads) only once both checks pass, so a refused export leaves the artifact as it was. The result
@@ -44,6 +40,7 @@ from cotune.artifact import load_artifact
 from cotune.artifact.card import model_card
 from cotune.errors import ArtifactError
 from cotune.export.exact_int8 import Int8Kernels
+from cotune.export.folding import GraphOf, graph_model
 from cotune.export.gate import (
     DEFAULT_MAX_DROP,
     GateResult,
@@ -88,6 +85,7 @@ class ExportReport:
     int8_tried: list[dict[str, Any]] = field(default_factory=list)
     smooth_alpha: float | None = None
     int8_kernels: Int8Kernels | None = None
+    graph_of: GraphOf = "plain"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +96,7 @@ class ExportReport:
             "int8_tried": self.int8_tried,
             "int8_smooth_alpha": self.smooth_alpha,
             "int8_gate_kernels": self.int8_kernels,
+            "graph_of": self.graph_of,
         }
 
 
@@ -133,7 +132,11 @@ def export_artifact(
     stage = folder / ONNX_DIR / f".staging-{uuid.uuid4().hex[:8]}"
     stage.mkdir(parents=True)
     try:
-        fp32 = export_onnx(predictor.model, predictor.tokenizer, stage / FP32_FILE, opset)
+        # an adapter that folds exactly is exported merged (export/folding.py); parity below
+        # still compares the graph with the unmerged model
+        module, graph_of = graph_model(predictor)
+        fp32 = export_onnx(module, predictor.tokenizer, stage / FP32_FILE, opset)
+        del module
         probe = predictor.task.collate(predictor.task.encode(examples[:PARITY_EXAMPLES]))
         probe = {k: v for k, v in probe.items() if k != "labels"}
         diff32 = parity(predictor.model, fp32, probe)
@@ -198,6 +201,7 @@ def export_artifact(
         tried,
         alpha,
         int8_kernels if quantize == "int8" else None,
+        graph_of,
     )
     _record(folder, predictor.meta, metrics, report)
     return report
@@ -291,6 +295,9 @@ def _record(folder: Path, meta: Any, metrics: dict[str, Any], report: ExportRepo
 
 def _card_section(report: ExportReport) -> str:
     lines = ["", "## ONNX export", ""]
+    if report.graph_of != "plain":
+        how = "merged into the base weights" if report.graph_of == "merged" else "as trained"
+        lines.append(f"- graph of the adapter model, {how} (export/folding.py)")
     for g in report.gates:
         lines.append(
             f"- {g.graph}: dev {g.metric} {g.exported:.4f} vs PyTorch {g.reference:.4f} "
