@@ -11,17 +11,11 @@ from cotune.cli.common import console, print_json, reports_errors
 HELP = """Export an artifact to ONNX (optionally int8), behind a parity check and a quality gate.
 
 Each graph is evaluated on the artifact's dev split; if it scores more than --max-drop points
-(F1 / accuracy) below the PyTorch model, nothing is written and the command fails. --force
-writes it anyway and records the drop in the model card. Graphs go to ARTIFACT/onnx/.
-int8 is dynamic quantization with per-channel weights. It tries, fastest first: every Linear
-layer int8; the same with each Linear input smoothed per channel (SmoothQuant, calibrated on
-256 train sentences: exact in fp32, 3-4x less int8 error, about 10% slower); the first encoder
-layer kept in fp32, the rest smoothed. It writes the first graph that passes the gate (what
-passes depends on the weights and the CPU: docs/benchmarks.md, sections 7b, 7d, 7e); every try
-is printed and recorded. The gate runs this CPU's int8 kernels (--int8-kernels cpu). An x86 CPU
-without VNNI (AVX2) saturates some int8 products that VNNI, AMX and Arm dot-product CPUs compute
-exactly, so a graph can pass on one and fail on the other: for such a server, export with
---int8-kernels exact, which gates with exact int8 products on any CPU.
+(F1 / accuracy) below the PyTorch model, nothing is written and the command fails (--force
+writes it anyway and records the drop in the model card). Graphs go to ARTIFACT/onnx/. int8
+tries, fastest first, all-int8, then smoothed inputs, then the first layer in fp32, and writes
+the first graph that passes; every try is printed and recorded. --int8-kernels exact gates with
+the exact int8 products of VNNI/AMX/Arm CPUs instead of this CPU's (docs/benchmarks.md, 7f-7h).
 \b
   cotune export runs/wnut16-full --format onnx
   cotune export runs/wnut16-full --format onnx --quantize int8 --max-drop 0.5
