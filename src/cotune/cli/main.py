@@ -12,6 +12,7 @@ from cotune.cli import drift as drift_cli
 from cotune.cli import export as export_cli
 from cotune.cli import federate as federate_cli
 from cotune.cli import merge as merge_cli
+from cotune.cli import monitor as monitor_cli
 from cotune.cli import pretrain as pretrain_cli
 from cotune.cli import recommend as recommend_cli
 from cotune.cli import redact as redact_cli
@@ -77,6 +78,7 @@ app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )(pretrain_cli.pretrain)
 app.add_typer(vocab_cli.app, name="vocab")
+app.add_typer(monitor_cli.app, name="monitor")
 app.add_typer(federate_cli.app, name="federate")
 app.add_typer(runs_cli.app, name="runs")
 app.add_typer(registry_cli.app, name="registry")
