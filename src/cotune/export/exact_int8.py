@@ -23,13 +23,14 @@ pairs overflow 16 bits.
 from __future__ import annotations
 
 from functools import cache
-from typing import Literal, cast
+from typing import cast
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from cotune.errors import ConfigError
+from cotune.export.options import Int8Kernels
 
 __all__ = [
     "INT8_KERNELS",
@@ -39,7 +40,6 @@ __all__ = [
     "int8_kernels_saturate",
 ]
 
-Int8Kernels = Literal["cpu", "exact"]
 INT8_KERNELS: tuple[Int8Kernels, ...] = ("cpu", "exact")
 
 

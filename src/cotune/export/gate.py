@@ -21,8 +21,6 @@ from cotune.errors import ArtifactError
 from cotune.export.exact_int8 import Int8Kernels
 from cotune.export.runtime import OnnxTaskModel
 
-DEFAULT_MAX_DROP = 1.0  # points of F1 / accuracy
-
 
 @dataclass(frozen=True)
 class GateResult:

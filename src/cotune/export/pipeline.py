@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import onnx
@@ -42,7 +42,6 @@ from cotune.errors import ArtifactError
 from cotune.export.exact_int8 import Int8Kernels
 from cotune.export.folding import GraphOf, graph_model
 from cotune.export.gate import (
-    DEFAULT_MAX_DROP,
     GateResult,
     artifact_splits,
     check,
@@ -57,6 +56,7 @@ from cotune.export.onnx import (
     parity,
     quantize_int8,
 )
+from cotune.export.options import ExportOptions
 from cotune.export.runtime import FP32_FILE, INT8_FILE, ONNX_DIR, numpy_batches
 from cotune.export.smooth import DEFAULT_ALPHA, Smoothing, input_absmax
 from cotune.files import atomic_write_text, fsync_folder
@@ -86,9 +86,11 @@ class ExportReport:
     smooth_alpha: float | None = None
     int8_kernels: Int8Kernels | None = None
     graph_of: GraphOf = "plain"
+    options: ExportOptions | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "options": self.options.model_dump(mode="json") if self.options else None,
             "files": [str(f.relative_to(self.folder)) for f in self.files],
             "parity_max_abs_diff": {"fp32": self.parity_fp32, "int8": self.parity_int8},
             "gate": [g.to_dict() for g in self.gates],
@@ -101,24 +103,13 @@ class ExportReport:
 
 
 def export_artifact(
-    folder: str | Path,
-    *,
-    fmt: Literal["onnx"] = "onnx",
-    quantize: Literal["int8"] | None = None,
-    max_drop: float = DEFAULT_MAX_DROP,
-    force: bool = False,
-    opset: int = 17,
-    batch_size: int = 64,
-    smooth_alpha: float = DEFAULT_ALPHA,
-    int8_kernels: Int8Kernels = "cpu",
+    folder: str | Path, options: ExportOptions | None = None, **given: Any
 ) -> ExportReport:
     """Export, check parity and quality, then write ARTIFACT/onnx/ (see module docstring).
-
-    `int8_kernels`: the int8 products the gate runs, this CPU's onnxruntime kernels ("cpu") or
-    exact ones ("exact", export/exact_int8.py), as CPUs with int8 dot-product instructions
-    compute them, for a graph exported on an AVX2 machine and served on a VNNI one."""
-    if fmt != "onnx":
-        raise ArtifactError(f"unknown export format {fmt!r}", fix="use --format onnx")
+    `options` (or its keys as keyword arguments) say how."""
+    opts = options or ExportOptions(**given)
+    quantize, max_drop, force, opset = opts.quantize, opts.max_drop, opts.force, opts.opset
+    batch_size, smooth_alpha, int8_kernels = opts.batch_size, opts.smooth_alpha, opts.int8_kernels
     folder = Path(folder)
     predictor = load_artifact(folder)
     metrics_path = folder / "metrics.json"
@@ -202,6 +193,7 @@ def export_artifact(
         alpha,
         int8_kernels if quantize == "int8" else None,
         graph_of,
+        opts,
     )
     _record(folder, predictor.meta, metrics, report)
     return report

@@ -37,9 +37,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from cotune.export.options import DEFAULT_ALPHA
+
 __all__ = ["DEFAULT_ALPHA", "Smoothing", "input_absmax", "smooth", "weighted_matmuls"]
 
-DEFAULT_ALPHA = 0.8
 _SCALE_RANGE = (1e-5, 1e5)  # s outside it means a dead channel or a degenerate weight row
 
 
