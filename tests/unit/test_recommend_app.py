@@ -178,3 +178,22 @@ def test_lora_trains_only_adapters_and_saves_a_plain_encoder(
     training = json.loads((out / "metrics.json").read_text())["training"]
     assert 0 < training["trainable_params"] < training["params_total"] / 5
     assert Recommender.load(out).recommend(user="u1", k=2)["fallback"] is None
+
+
+def test_shipped_config_runs_a_step(tiny_backbone: Path, tmp_path: Path) -> None:
+    shipped = Path(__file__).resolve().parents[2] / "configs" / "recommend"
+    for path in sorted(shipped.glob("*.yaml")):
+        assert load_recommend_config(path).data.source == "ml-100k"
+        inter, items = write_data(tmp_path / path.stem)
+        overrides = {
+            "data.source": None,
+            "data.interactions": str(inter),
+            "data.items": str(items),
+            "model.backbone": str(tiny_backbone),
+            "train.max_steps": 1,
+            "train.batch_size": 4,
+            "rank.candidates": 8,
+            "output_dir": str(tmp_path / "runs"),
+        }
+        out = train_recommender(load_recommend_config(path, overrides), progress=False)
+        assert json.loads((out / "metrics.json").read_text())["training"]["steps"] == 1

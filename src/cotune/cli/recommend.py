@@ -130,8 +130,10 @@ def _table(answer: dict[str, Any]) -> None:
 
     if answer["fallback"]:
         console.print(f"[yellow]{answer['reason']}: most popular items instead[/]")
+    from rich.console import Console
+
     table = Table("#", "item", "score", "because you chose")
     for n, row in enumerate(answer["items"], 1):
         because = "; ".join(b["text"] for b in row["because"])
         table.add_row(str(n), row["text"], f"{row['score']:.3f}", because)
-    console.print(table)
+    Console().print(table)  # the answer goes to stdout; notes and errors to stderr

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from scipy import sparse
+from threadpoolctl import threadpool_limits
 
 from cotune.apps.recommend.splits import Split
 
@@ -112,15 +113,18 @@ class ALS:
         matrix, _ = train_matrix(split)
         self.idx = item_index(split.items)
         self.alpha = alpha
-        self.model: Any = AlternatingLeastSquares(
-            factors=factors,
-            iterations=iterations,
-            regularization=0.05,
-            alpha=alpha,
-            random_state=seed,
-            num_threads=2,
-        )
-        self.model.fit(matrix, show_progress=False)
+        # implicit's own threads do the work; a BLAS pool inside each would oversubscribe
+        # (implicit warns about it at construction)
+        with threadpool_limits(1, "blas"):
+            self.model: Any = AlternatingLeastSquares(
+                factors=factors,
+                iterations=iterations,
+                regularization=0.05,
+                alpha=alpha,
+                random_state=seed,
+                num_threads=2,
+            )
+            self.model.fit(matrix, show_progress=False)
 
     def score(self, users: Sequence[str], histories: Sequence[Sequence[str]]) -> np.ndarray:
         rows = history_matrix(histories, self.idx)

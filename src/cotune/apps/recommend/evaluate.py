@@ -8,6 +8,7 @@ nDCG@10 (scikit-learn) and MRR, ties scored by their expectation (see `metrics`)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -35,8 +36,9 @@ def case_pool(case: Case, masks: dict[str, np.ndarray], idx: dict[str, int]) -> 
     return np.flatnonzero(mask)
 
 
-def evaluate_scores(split: Split, cases: Sequence[Case], scores: np.ndarray) -> dict[str, float]:
-    """Mean metrics of `cases` given their (n_cases, n_items) score matrix."""
+def case_rows(split: Split, cases: Sequence[Case], scores: np.ndarray) -> list[dict[str, float]]:
+    """Metrics of each case given the (n_cases, n_items) score matrix (for means and for
+    paired comparisons between models)."""
     idx = item_index(split.items)
     masks = pools(split)
     rows = []
@@ -46,7 +48,22 @@ def evaluate_scores(split: Split, cases: Sequence[Case], scores: np.ndarray) -> 
         metrics = case_metrics(row, target, pool, K)
         metrics[f"ndcg@{K}"] = sklearn_ndcg(row, target, pool, K)
         rows.append(metrics)
-    return summarise(rows)
+    return rows
+
+
+def evaluate_scores(split: Split, cases: Sequence[Case], scores: np.ndarray) -> dict[str, float]:
+    """Mean metrics of `cases` given their (n_cases, n_items) score matrix."""
+    return summarise(case_rows(split, cases, scores))
+
+
+def score_cases(scorer: Scorer, cases: Sequence[Case], batch: int = 256) -> np.ndarray:
+    parts = [
+        scorer.score(
+            [c.user for c in cases[i : i + batch]], [c.history for c in cases[i : i + batch]]
+        )
+        for i in range(0, len(cases), batch)
+    ]
+    return np.vstack(parts)
 
 
 def evaluate_scorer(
@@ -58,11 +75,24 @@ def evaluate_scorer(
         cases = split.cases[name]
         if not cases:
             continue
-        parts = [
-            scorer.score(
-                [c.user for c in cases[i : i + batch]], [c.history for c in cases[i : i + batch]]
-            )
-            for i in range(0, len(cases), batch)
-        ]
-        out[name] = evaluate_scores(split, cases, np.vstack(parts))
+        out[name] = evaluate_scores(split, cases, score_cases(scorer, cases, batch))
     return out
+
+
+def evaluate_with_cases(
+    split: Split, scorer: Scorer, names: Sequence[str] = ("test", "cold_test")
+) -> tuple[dict[str, dict[str, float]], dict[str, list[dict[str, Any]]]]:
+    """`evaluate_scorer` plus each case's own figures (user, target and metrics), for error
+    analysis and paired comparisons."""
+    summary: dict[str, dict[str, float]] = {}
+    per_case: dict[str, list[dict[str, Any]]] = {}
+    for name in names:
+        cases = split.cases[name]
+        if not cases:
+            continue
+        rows = case_rows(split, cases, score_cases(scorer, cases))
+        summary[name] = summarise(rows)
+        per_case[name] = [
+            {"user": c.user, "target": c.target, **r} for c, r in zip(cases, rows, strict=True)
+        ]
+    return summary, per_case

@@ -59,6 +59,7 @@ class Recommender:
     @classmethod
     def load(cls, folder: str | Path) -> Recommender:
         from implicit.cpu.als import AlternatingLeastSquares
+        from threadpoolctl import threadpool_limits
 
         from cotune.retrieval.encoder import SentenceEncoder
         from cotune.retrieval.index import open_index
@@ -79,7 +80,8 @@ class Recommender:
             stats_raw = json.loads((folder / "stats.json").read_text(encoding="utf-8"))
             histories = json.loads((folder / "histories.json").read_text(encoding="utf-8"))
             vectors = np.load(folder / "item_vectors.npy", allow_pickle=False)
-            als = AlternatingLeastSquares.load(str(folder / "als.npz"))
+            with threadpool_limits(1, "blas"):  # see baselines.ALS
+                als = AlternatingLeastSquares.load(str(folder / "als.npz"))
             reranker = Reranker.from_json(meta["reranker"]) if meta.get("reranker") else None
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ArtifactError(

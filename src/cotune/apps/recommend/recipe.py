@@ -19,7 +19,7 @@ import numpy as np
 
 from cotune.apps.recommend.baselines import ALS
 from cotune.apps.recommend.config import RecommendConfig
-from cotune.apps.recommend.evaluate import evaluate_scorer
+from cotune.apps.recommend.evaluate import evaluate_with_cases
 from cotune.apps.recommend.model import MARKER
 from cotune.apps.recommend.pipeline import CollaborativeScores, HybridScorer
 from cotune.apps.recommend.rerank import ItemStats
@@ -86,9 +86,13 @@ def train_recommender(
     if cfg.rank.reranker == "logistic":
         hybrid.fit(split.cases["dev"] + split.cases["cold_dev"], cfg.train.seed)
     training["index_and_ranker_seconds"] = time.perf_counter() - start
+    start = time.perf_counter()
+    tower_metrics, tower_cases = evaluate_with_cases(split, tower)
+    hybrid_metrics, hybrid_cases = evaluate_with_cases(split, hybrid)
+    training["evaluate_seconds"] = time.perf_counter() - start
     metrics = {
-        "two-tower": evaluate_scorer(split, tower),
-        "hybrid": evaluate_scorer(split, hybrid),
+        "two-tower": tower_metrics,
+        "hybrid": hybrid_metrics,
         "training": training,
         "split": split.record,
     }
@@ -114,6 +118,7 @@ def train_recommender(
             encoding="utf-8",
         )
         _write_json(stage / "metrics.json", metrics)
+        _write_json(stage / "cases.json", {"two-tower": tower_cases, "hybrid": hybrid_cases})
         _write_json(
             stage / MARKER,
             {

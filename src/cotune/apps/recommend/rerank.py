@@ -110,7 +110,8 @@ class Reranker:
     intercept: float
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.mean) / self.scale) @ self.coef + self.intercept  # type: ignore[no-any-return]
+        out: np.ndarray = ((x - self.mean) / self.scale) @ self.coef + self.intercept
+        return out
 
     @classmethod
     def fit(cls, x: np.ndarray, y: np.ndarray, seed: int = 0) -> Reranker:

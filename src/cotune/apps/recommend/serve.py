@@ -8,6 +8,7 @@ Routes (they share the server's API keys, body limits, JSON errors and metrics):
 from __future__ import annotations
 
 import threading
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,7 @@ class RecommenderMount:
         r = APIRouter()
         api = f"/v1/recommenders/{self.name}"
         deps = list(ctx.protected)
-        tags = ["recommenders"]
+        tags: list[str | Enum] = ["recommenders"]
 
         @r.get(api, dependencies=deps, tags=tags)
         async def info() -> dict[str, Any]:
