@@ -361,6 +361,8 @@ class Store:
             )
         ).scalar_one()
         now = time.time()
+        if not sinks:
+            return int(alert_id)
         conn.execute(
             deliveries.insert(),
             [
