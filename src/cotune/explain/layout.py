@@ -140,13 +140,22 @@ def _word_at(spans: list[tuple[int, int]], start: int, end: int) -> int:
 
 
 def ner_layout(
-    predictor: Any, text: str, entities: list[Any], wanted: list[str] | None, model: Any
+    predictor: Any,
+    text: str,
+    entities: list[Any],
+    wanted: list[str] | None,
+    model: Any,
+    spans: list[tuple[int, int]] | None = None,
 ) -> TextLayout:
-    """Windows as `TokenClassification.encode` cuts them; one target per predicted entity."""
+    """Windows as `TokenClassification.encode` cuts them; one target per predicted entity.
+
+    `spans`: the words' character offsets when the words are given (a tagged corpus), else the
+    tokenizer's words of `text`, as `predict_text` splits them.
+    """
     from cotune.uses.predict import as_dict
 
     task, tok = predictor.task, predictor.tokenizer
-    spans = word_spans(text, tok)
+    spans = word_spans(text, tok) if spans is None else spans
     words = [text[s:e] for s, e in spans]
     example = TokenExample(words, ["O"] * len(words))
     features = task.encode([example], with_labels=False)
@@ -192,3 +201,28 @@ def _entity_target(model: Any, win: Window, positions: list[int], ent: Any) -> T
     classes = [int(logits[p].argmax()) for p in positions]
     span = {"start": ent.start, "end": ent.end, "text": ent.text, "score": round(ent.score, 6)}
     return Target(ent.label, classes, positions, span)
+
+
+def joined_tokens(tokens: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
+    """A tagged sentence as one text (tokens joined by spaces) and each token's offsets."""
+    spans, at = [], 0
+    for token in tokens:
+        spans.append((at, at + len(token)))
+        at += len(token) + 1
+    return " ".join(tokens), spans
+
+
+def span_target(
+    predictor: Any, layout: TextLayout, label: str, a: int, b: int
+) -> tuple[int, Target]:
+    """A target for words a..b-1 read as a `label` entity (B-label, I-label...) whatever the
+    model predicted there: what speaks for and against the type a gold entity has."""
+    ids = predictor.task.label2id
+    owner = next((k for k, win in enumerate(layout.windows) if a in win.word_of), 0)
+    win = layout.windows[owner]
+    words = [w for w in range(a, b) if w in win.word_of]
+    positions = [win.word_of.index(w) for w in words]
+    classes = [ids[f"B-{label}" if w == a else f"I-{label}"] for w in words]
+    start, end = layout.spans[a][0], layout.spans[b - 1][1]
+    entity = {"start": start, "end": end, "text": layout.text[start:end], "score": 0.0}
+    return owner, Target(label, classes, positions, entity)

@@ -13,16 +13,18 @@ from typing import Any
 
 import torch
 
+from cotune.explain.faithfulness import TargetFaithfulness, faithfulness
 from cotune.explain.layout import (
     Target,
     TextLayout,
     check_labels,
     check_text,
     classification_layout,
+    joined_tokens,
     ner_layout,
 )
 from cotune.explain.methods import Context, Options, TokenScores, get_method
-from cotune.explain.model import check_explainable, private_copy
+from cotune.explain.model import check_explainable, device_of, private_copy
 
 
 @dataclass
@@ -47,6 +49,7 @@ class TargetExplanation:
     logit: float | None = None
     baseline_logit: float | None = None
     delta: float | None = None
+    faithfulness: dict[str, Any] | None = None  # ERASER scores of these word scores
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"label": self.label, "method": self.method}
@@ -62,6 +65,11 @@ class TargetExplanation:
             ends = (self.logit, self.baseline_logit)
             gap = abs(ends[0] - ends[1]) if ends[0] is not None and ends[1] is not None else 0.0
             out["relative_delta"] = round(abs(self.delta) / gap, 6) if gap > 0 else None
+        if self.faithfulness is not None:
+            out["faithfulness"] = {
+                k: v if not isinstance(v, float) else round(v, 6)
+                for k, v in self.faithfulness.items()
+            }
         out["words"] = [w.to_dict() for w in self.words]
         return out
 
@@ -132,14 +140,59 @@ class Explainer:
             for t, p in zip(texts, predictions, strict=True)
         ]
 
+    def token_layouts(self, sentences: Sequence[Sequence[str]]) -> list[TextLayout]:
+        """NER on given words (a tagged corpus): predicted as `predict` scores them, each
+        sentence joined by spaces so that entities and words keep character offsets."""
+        from cotune.data.examples import TokenExample
+        from cotune.tasks.token_classification import Entity, bio_spans
+
+        examples = [TokenExample(list(s), ["O"] * len(s)) for s in sentences]
+        out = []
+        for ex, pred in zip(
+            examples, self.predictor.task.predict(self.model, examples, 32), strict=True
+        ):
+            text, spans = joined_tokens(ex.tokens)
+            entities = []
+            for label, a, b in bio_spans(pred.tags):
+                start, end = spans[a][0], spans[b - 1][1]
+                score = sum(pred.scores[a:b]) / (b - a)
+                entities.append(Entity(label, start, end, text[start:end], score))
+            out.append(ner_layout(self.predictor, text, entities, None, self.model, spans))
+        return out
+
+    def faithfulness(
+        self, layout: TextLayout, window: int, target: Target, scores: Sequence[float | None]
+    ) -> TargetFaithfulness:
+        """ERASER scores of word `scores` for one target (deletion; NER: [MASK])."""
+        tok = self.predictor.tokenizer
+        mask = tok.mask_token_id if tok.mask_token_id is not None else tok.unk_token_id
+        return faithfulness(
+            self.model,
+            layout.windows[window],
+            target,
+            scores,
+            removal="mask" if self.ner else "delete",
+            pad_id=self.context.pad_id,
+            mask_id=int(mask if mask is not None else self.context.pad_id),
+        )
+
+    @torch.no_grad()
+    def probability(self, layout: TextLayout, window: int, target: Target) -> float:
+        """The model's probability of `target` on the window (an entity's mean over words)."""
+        ids = torch.tensor([layout.windows[window].input_ids], device=device_of(self.model))
+        logits = self.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits.float()
+        return float(target.probability(logits)[0])
+
     def scores(self, layout: TextLayout, window: int, target: Target) -> TokenScores:
         return self.method.attribute(self.context, layout.windows[window], target)
 
-    def explain_layout(self, layout: TextLayout) -> TextExplanation:
+    def explain_layout(self, layout: TextLayout, *, faithful: bool = False) -> TextExplanation:
+        """Attributions of every target of `layout`; `faithful` adds each one's ERASER scores."""
         targets = []
         for window, target in layout.targets:
             result = self.scores(layout, window, target)
             per_word = word_scores(layout, window, result.scores)
+            eraser = self.faithfulness(layout, window, target, per_word) if faithful else None
             targets.append(
                 TargetExplanation(
                     label=target.label,
@@ -153,6 +206,7 @@ class Explainer:
                     logit=result.logit,
                     baseline_logit=result.baseline_logit,
                     delta=result.delta,
+                    faithfulness=None if eraser is None else eraser.to_dict(),
                 )
             )
         notes = list(layout.notes)
@@ -165,6 +219,7 @@ class Explainer:
         texts: Sequence[str],
         labels: Sequence[str] | None = None,
         *,
+        faithful: bool = False,
         progress: bool | None = False,
     ) -> list[TextExplanation]:
         from cotune.training.progress import make_progress
@@ -174,7 +229,7 @@ class Explainer:
         with make_progress(progress) as bar:
             task = bar.add_task("explain", total=len(layouts), info=self.method.name)
             for layout in layouts:
-                out.append(self.explain_layout(layout))
+                out.append(self.explain_layout(layout, faithful=faithful))
                 bar.advance(task)
         return out
 
