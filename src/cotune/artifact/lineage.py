@@ -68,9 +68,11 @@ def promotion_lines(folder: Path) -> list[str]:
             "|---|---|---|---|",
         ]
         for name, row in d["sets"].items():
+            cur = "-" if row["current"] is None else f"{row['current']:.4f}"
+            change = "-" if row["change"] is None else f"{row['change']:+.4f}"
             lines.append(
-                f"| {name} (`{row['data']}`, n={row['n']}) | {row['current']:.4f} | "
-                f"{row['candidate']:.4f} | {row['change']:+.4f} |"
+                f"| {name} (`{row['data']}`, n={row['n']}) | {cur} | "
+                f"{row['candidate']:.4f} | {change} |"
             )
         lines.append("")
     return lines

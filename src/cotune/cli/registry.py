@@ -141,3 +141,63 @@ def export(
 ) -> None:
     out = _registry(uri).export(ref, dest)
     console.print(f"exported {ref} to {out}")
+
+
+@app.command(
+    "challenge",
+    help="Promote a candidate only if it is better than the current version: scored on the "
+    "earlier and the new test data, it must gain on the new data and lose at most --margin on "
+    "the earlier. The comparison goes to the candidate's card (promotion.json) either way.\n\n"
+    "  cotune registry challenge sentiment runs/sentiment-v2 --earlier rt-polarity:test "
+    "--new reviews_test.csv\n"
+    "  cotune registry challenge sentiment sentiment:4 --earlier old_test.jsonl --new "
+    "new_test.jsonl --margin 0.005 --alias production --dry-run",
+)
+@reports_errors
+def challenge(
+    name: str = typer.Argument(..., help="Registered model name."),
+    candidate: str = typer.Argument(
+        ..., help="Artifact folder (registered as the next version) or NAME:VERSION."
+    ),
+    earlier: str = typer.Option(
+        ..., "--earlier", help="Earlier test data: file, SOURCE:SPLIT, or a split of the model."
+    ),
+    new: str = typer.Option(..., "--new", help="New test data (same forms)."),
+    alias: str = typer.Option("production", "--alias", help="The alias that marks current."),
+    margin: float = typer.Option(
+        0.01, "--margin", help="Largest allowed drop on the earlier data (0.01 = 1 point)."
+    ),
+    min_gain: float = typer.Option(
+        0.0, "--min-gain", help="The gain on the new data must exceed this."
+    ),
+    metric: str = typer.Option(None, "--metric", help="Default: the candidate's own metric."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Compare and record; move nothing."),
+    as_json: bool = typer.Option(False, "--json"),
+    uri: str = URI,
+) -> None:
+    from cotune.errors import ConfigError
+    from cotune.registry.promotion import challenge as run_challenge
+
+    if margin < 0:
+        raise ConfigError(f"--margin {margin} is negative", where="--margin", fix="use >= 0")
+    decision = run_challenge(
+        _registry(uri),
+        name,
+        candidate,
+        earlier=earlier,
+        new=new,
+        alias=alias,
+        margin=margin,
+        min_gain=min_gain,
+        metric=metric,
+        dry_run=dry_run,
+    )
+    if as_json:
+        print_json(decision.to_dict())
+    for role, row in decision.sets.items():
+        cur = "-" if row["current"] is None else f"{row['current']:.4f}"
+        console.print(
+            f"{role:<8} {decision.metric}: current {cur}, candidate {row['candidate']:.4f} "
+            f"({row['data']}, n={row['n']})"
+        )
+    console.print(decision.reason)

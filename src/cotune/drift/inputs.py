@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cotune.data.catalog import SOURCES
 from cotune.data.examples import Example, TextExample, TokenExample
 from cotune.data.formats import read_text, text_lines
+from cotune.data.refs import load_examples
 from cotune.data.texts import texts_of_examples
 from cotune.errors import DataError
 
-SPLITS = ("train", "dev", "test")
 PLAIN_SUFFIXES = {".txt", ".text", ".md"}
 
 
@@ -71,60 +70,17 @@ def from_texts(name: str, texts: Sequence[str]) -> Sample:
 
 
 def load_sample(ref: str, *, own_data: dict[str, Any] | None = None) -> Sample:
-    """`ref` as a file, a split of `own_data` (the artifact's recorded `data` config), or
-    `SOURCE:SPLIT` / `SOURCE` of the catalog."""
+    """`ref` as a file (plain text and unlabelled JSONL too), a split of `own_data` (the
+    artifact's recorded `data` config), or `SOURCE:SPLIT` / `SOURCE` of the catalog."""
     path = Path(ref)
-    if path.is_file():
-        return _read_file(path)
-    if ref in SPLITS:
-        if not own_data:
-            raise DataError(
-                f"{ref!r} names a split of the model's own data, but the artifact records none",
-                where=ref,
-                fix="give a file or SOURCE:SPLIT instead",
-            )
-        return _split(ref, own_data, ref)
-    source, _, split = ref.partition(":")
-    if source in SOURCES:
-        if split and split not in SPLITS:
-            raise DataError(
-                f"unknown split {split!r}", where=ref, fix=f"use one of {', '.join(SPLITS)}"
-            )
-        data = {"source": source}
-        if own_data and own_data.get("source") == source:  # the split the model was trained on
-            data = own_data
-        if not split:
-            from cotune.data.load import load_corpus
-
-            return from_examples(ref, load_corpus(source).examples)
-        return _split(split, data, ref)
-    raise DataError(
-        f"{ref!r} is neither a file, a split (train/dev/test), nor SOURCE[:SPLIT] of the catalog",
-        where=ref,
-        fix=f"check the path, or use one of {sorted(SOURCES)} (`cotune data list`)",
-    )
-
-
-def _split(split: str, data: dict[str, Any], name: str) -> Sample:
-    from cotune.config.schema import DataConfig
-    from cotune.data import load_splits
-
-    cfg = DataConfig(**{k: v for k, v in data.items() if k != "limit"})
-    splits, _ = load_splits(cfg)
-    return from_examples(name, getattr(splits, split))
-
-
-def _read_file(path: Path) -> Sample:
-    if path.suffix.lower() in PLAIN_SUFFIXES:
+    if path.is_file() and path.suffix.lower() in PLAIN_SUFFIXES:
         return from_texts(str(path), text_lines(read_text(path)))
-    from cotune.config.schema import DataConfig
-    from cotune.data.load import read_labelled
-
     try:
-        return from_examples(str(path), read_labelled(path, DataConfig(train=path)))
+        return from_examples(ref, load_examples(ref, own_data=own_data))
     except DataError as e:
         # JSONL rows with a text and no label: what arrives in production
-        if path.suffix.lower() in {".jsonl", ".json"} and "needs" in e.what and "label" in e.what:
+        unlabelled = "needs" in e.what and "label" in e.what
+        if path.is_file() and path.suffix.lower() in {".jsonl", ".json"} and unlabelled:
             return from_texts(str(path), _jsonl_texts(path))
         raise
 
