@@ -42,7 +42,6 @@ class Decision:
 
 def score(folder: Path, examples: list[Any], metric: str, where: str) -> float:
     from cotune.artifact.load import load_artifact
-
     from cotune.data.examples import TokenExample
 
     predictor = load_artifact(folder)
