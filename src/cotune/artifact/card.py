@@ -73,6 +73,19 @@ def dp_lines(dp: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def augment_lines(aug: dict[str, Any] | None) -> list[str]:
+    """The card's account of `data.augment` (cotune.data.augment): what was added to train."""
+    if not aug:
+        return []
+    added = ", ".join(f"{k} {v}" for k, v in aug.get("added", {}).items())
+    return [
+        f"- augmentation (training split only): {aug.get('sentences_in')} -> "
+        f"{aug.get('sentences_out')} sentences ({added}); ratio {aug.get('ratio')}, "
+        f"{aug.get('copies')} copies per operation, seed {aug.get('seed')}, synonyms "
+        f"{aug.get('synonyms')}; {aug.get('skipped_short')} too short to augment"
+    ]
+
+
 def model_card(meta: ArtifactMeta, metrics: dict[str, Any]) -> str:
     task_tag = (
         "token-classification" if meta.task == "token-classification" else "text-classification"
@@ -137,6 +150,7 @@ def model_card(meta: ArtifactMeta, metrics: dict[str, Any]) -> str:
         "- files (sha256): "
         + ", ".join(f"`{k}` `{v[:16]}`" for k, v in (prov.get("files") or {}).items()),
         f"- split: {split.get('method')} seed {split.get('seed')}, sizes {split.get('sizes')}",
+        *augment_lines(split.get("augment")),
         "",
         "## Training",
         "",
