@@ -63,7 +63,7 @@ def assert_valid_iob2(ex: TokenExample) -> None:
     assert to_iob2(ex.tags, "IOB2") == ex.tags  # raises on an I- that continues nothing
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     train=st.lists(iob2_sentences(), min_size=1, max_size=8),
     ratio=st.floats(0, 1),
@@ -94,7 +94,7 @@ def test_the_four_ner_operations_promise_to_keep_entities() -> None:
     assert set(OPERATIONS["text"]) == {"synonym", "insert", "swap", "delete"}
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(train=st.lists(iob2_sentences(), min_size=1, max_size=6), seed=st.integers(0, 99))
 def test_augment_split_is_valid_and_deterministic(train: list[TokenExample], seed: int) -> None:
     cfg = AugmentConfig(seed=seed, copies=2, synonyms="none", min_tokens=1)
