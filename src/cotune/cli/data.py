@@ -88,7 +88,7 @@ def fetch(names: list[str] = typer.Argument(None, help="Registry files (default:
     "augment",
     help="Write augmented training data to read (and train on: data.train): NER keeps its "
     "labels (label_wise, synonym, mention, shuffle), text uses EDA (synonym, insert, swap, "
-    "delete). A catalog source's training split is augmented, a file whole.\n\n"
+    "delete). A catalog source's training split is augmented, a file whole.\n\n\b\n"
     "  cotune data augment wnut16 -o wnut16-aug.conll\n"
     "  cotune data augment rt-polarity -o rt-aug.jsonl --operations synonym,swap --copies 2\n"
     "  cotune data augment train.conll -o aug.jsonl --gazetteer names.tsv --only-new",
