@@ -168,6 +168,9 @@ class SourceConfig(Section):
 
 
 class IngestConfig(Section):
+    max_batch: int = Field(
+        5000, ge=1, description="Most events in one POST (the server's max_body_bytes also holds)."
+    )
     max_pending: int = Field(
         10000,
         ge=1,

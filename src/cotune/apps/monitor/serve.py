@@ -143,11 +143,12 @@ class MonitorMount:
             items = items if isinstance(items, list) else [items]
             if not items:
                 raise ApiError(422, "invalid_request", "no events in the request")
-            if len(items) > ctx.settings.max_texts:
+            if len(items) > self.cfg.ingest.max_batch:
                 raise ApiError(
                     413,
-                    "max_texts",
-                    f"{len(items)} events exceed max_texts={ctx.settings.max_texts}",
+                    "max_batch",
+                    f"{len(items)} events exceed ingest.max_batch={self.cfg.ingest.max_batch}; "
+                    "split the batch",
                 )
             events, refused = [], []
             for i, item in enumerate(items):
