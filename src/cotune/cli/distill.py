@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from cotune.cli.common import console, progress_enabled, reports_errors
+from cotune.cli.launch import is_worker, nproc_option, relaunch
 
 HELP = """Train a smaller student from a fine-tuned teacher artifact (knowledge distillation).
 
@@ -19,6 +20,7 @@ alignment and optional FFN pruning. Any key can be overridden with a dotted flag
 \b
   cotune distill configs/distill/distill-wnut16.yaml
   cotune distill configs/distill/distill-rt-polarity.yaml --distill.temperature 4
+  cotune distill configs/distill/distill-wnut16.yaml --nproc 2   # data-parallel (torchrun)
 """
 
 
@@ -28,6 +30,7 @@ def distill(
     config: Path = typer.Argument(..., help="Distillation config (YAML)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    nproc: int = nproc_option(),
 ) -> None:
     from cotune.cli.train import print_summary
     from cotune.config import parse_overrides
@@ -36,7 +39,10 @@ def distill(
     from cotune.recipes.distill import distill as run
 
     cfg: DistillConfig = load_distill_config(config, parse_overrides(ctx.args))
+    relaunch(ctx, nproc)  # --nproc N: this command again, as N processes under torchrun
     out = run(cfg, overwrite=overwrite, progress=progress_enabled(quiet))
+    if is_worker():  # under torchrun rank 0 reports
+        return
     metrics = json.loads((out / "metrics.json").read_text())
     d, metric = metrics["distill"], metrics["training"]["metric"]
     print_summary(metrics)

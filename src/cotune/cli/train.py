@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from cotune.cli.common import console, print_json, progress_enabled, reports_errors
+from cotune.cli.launch import is_worker, nproc_option, relaunch
 from cotune.cli.metrics_table import breakdown_table, scores_table, training_line
 
 HELP = """Fine-tune a backbone as the YAML run config says; write the artifact folder.
@@ -19,6 +20,7 @@ Any config key can be overridden with a dotted flag (YAML key = flag = attribute
   cotune train configs/wnut16-ner.yaml --train.lr 3e-5 --train.epochs 3
   cotune train configs/rt-polarity.yaml --method.name lora --method.r 8
   cotune train configs/wnut16-ner.yaml --resume     # continue after a kill
+  cotune train configs/wnut16-ner.yaml --nproc 2    # data-parallel (torchrun)
   cotune train configs/rt-polarity.yaml --from runs/rt-polarity --data.source new.csv \
       --name rt-new --continual.penalty l2sp    # warm start, keep what it knew
   cotune train configs/rt-polarity.yaml --json > metrics.json   # scores for a script
@@ -35,6 +37,7 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    nproc: int = nproc_option(),
     parent: Path = typer.Option(
         None, "--from", help="Continue from this trained artifact (= --continual.parent)."
     ),
@@ -49,7 +52,10 @@ def train(
     if parent is not None:  # warm start: docs/continual.md
         overrides["continual.parent"] = str(parent)
     cfg = load_config(config, overrides)
+    relaunch(ctx, nproc)  # --nproc N: this command again, as N processes under torchrun
     out = finetune(cfg, resume=resume, overwrite=overwrite, progress=progress_enabled(quiet))
+    if is_worker():  # under torchrun rank 0 reports
+        return
     metrics = json.loads((out / "metrics.json").read_text())
     if as_json:
         print_json(metrics)

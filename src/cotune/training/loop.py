@@ -18,6 +18,7 @@ from torch import nn
 
 from cotune.config.schema import TrainConfig
 from cotune.tasks.base import Feature, to_device
+from cotune.training import distributed
 from cotune.training.batching import epoch_batches
 from cotune.training.checkpoint import (
     latest_checkpoint,
@@ -28,6 +29,7 @@ from cotune.training.checkpoint import (
 )
 from cotune.training.loss import LossFn, count_units, task_loss
 from cotune.training.optim import build_optimizer, linear_schedule
+from cotune.training.precision import Precision
 from cotune.training.progress import make_progress
 
 LOG_EVERY = 10
@@ -148,6 +150,7 @@ def fit(
     batch_plan: BatchPlan | None = None,
     callbacks: Sequence[Callback] = (),
     progress: bool | None = None,
+    world: distributed.World | None = None,
 ) -> FitResult:
     """Train `model` on `features`; keep the weights of the best dev evaluation.
 
@@ -155,50 +158,72 @@ def fit(
     `evaluate(model)` returns dev metrics including `metric` (higher is better).
     `loss_fn` returns a summed loss, divided by the `loss_units` of the whole step;
     `batch_plan` orders the batches (default `shuffled_plan(cfg)`; DP: Poisson sampling).
+
+    Under torchrun (`world`, default: the process group this process is in) every rank runs
+    `fit` on the same features: each takes its share of every global micro-batch, gradients are
+    summed over ranks once per step, and only rank 0 evaluates (its metrics are sent to the
+    others, so early stopping and best-model choice agree) and writes checkpoints.
     """
+    world = world or distributed.current()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     per_epoch, total = total_steps(len(features), cfg)
     warmup = int(cfg.warmup_ratio * total)
-    torch.manual_seed(cfg.seed)
+    distributed.broadcast_parameters(model, world)
+    # the same seed on every rank would give every rank the same dropout masks
+    torch.manual_seed(cfg.seed + world.rank)
+    precision = Precision(cfg.precision, next(model.parameters()).device)
     optimizer = build_optimizer(model, cfg)
     scheduler = linear_schedule(optimizer, warmup, total)
+    trainable = [p for p in model.parameters() if p.requires_grad]
     state = TrainState()
     best: dict[str, torch.Tensor] | None = None
     lengths = [len(f) for f in features]
     eval_every = cfg.eval_every or per_epoch
     plan = batch_plan or shuffled_plan(cfg)
 
-    if resume and checkpoint_dir is not None and (ckpt := latest_checkpoint(checkpoint_dir)):
-        saved = load_checkpoint(ckpt)
-        load_trainable(model, saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        state = TrainState(**saved["state"])
-        best = saved.get("best")
-        set_rng_state(saved["rng"])
+    if resume and checkpoint_dir is not None:
+        # rank 0 reads the checkpoint and sends it: other machines need not see its disk
+        saved = distributed.broadcast(
+            _read_latest(checkpoint_dir) if world.is_main else None, world
+        )
+        if saved is not None:
+            load_trainable(model, saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            precision.load_state_dict(saved.get("scaler") or {})
+            state = TrainState(**saved["state"])
+            best = saved.get("best")
+            set_rng_state(_rank_rng(saved, world.rank))
 
     def checkpoint() -> None:
         if checkpoint_dir is None:
             return
-        save_checkpoint(
-            checkpoint_dir,
-            state.step,
-            {
-                "model": trainable_state(model),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "state": asdict(state),
-                "best": best,
-                "rng": rng_state(),
-            },
-            keep=cfg.keep_checkpoints,
-        )
+        rngs = distributed.gather(rng_state(), world)  # each rank's dropout stream resumes
+        if world.is_main:
+            save_checkpoint(
+                checkpoint_dir,
+                state.step,
+                {
+                    "model": trainable_state(model),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": precision.state_dict(),
+                    "state": asdict(state),
+                    "best": best,
+                    "rng": rngs[0],
+                    "rng_ranks": rngs,
+                },
+                keep=cfg.keep_checkpoints,
+            )
+        distributed.barrier(world)
 
     def run_eval() -> bool:
         """Evaluate on dev; returns True when early stopping says stop."""
         nonlocal best
-        metrics = evaluate(model)
+        metrics: dict[str, Any] = distributed.broadcast(
+            evaluate(model) if world.is_main else {}, world
+        )
         value = float(metrics[metric])
         entry = {"step": state.step, "epoch": state.step / per_epoch, f"dev_{metric}": value}
         state.history.append({"type": "eval", **entry, "dev": _scalars(metrics)})
@@ -211,7 +236,7 @@ def fit(
         return patience is not None and state.evals_without_gain >= patience
 
     model.train()
-    bar = make_progress(progress)
+    bar = make_progress(progress if world.is_main else False)
     with bar:
         task_id = bar.add_task("train", total=total, completed=state.step, info="")
         window_loss, window_units, window_words, window_time = 0.0, 0, 0, 0.0
@@ -219,20 +244,25 @@ def fit(
             groups = plan(lengths, state.epoch)
             for group in groups[state.group_in_epoch :]:
                 t0 = time.perf_counter()
-                micro = [to_device(collate([features[i] for i in b]), model) for b in group if b]
-                units = sum(loss_units(m) for m in micro)
+                mine = [distributed.shard(b, world) for b in group] if world.enabled else group
+                micro = [to_device(collate([features[i] for i in b]), model) for b in mine if b]
+                # divided by the units of the whole global step: exact accumulation, and
+                # summing the ranks' gradients gives the gradient of the global batch
+                (units_f,) = distributed.all_sum([sum(loss_units(m) for m in micro)], world)
+                units = int(units_f)
                 step_loss = 0.0
                 for m in micro:
-                    loss = loss_fn(model, m) / max(units, 1)
-                    loss.backward()
+                    with precision.autocast():
+                        loss = loss_fn(model, m) / max(units, 1)
+                    precision.backward(loss)
                     step_loss += float(loss.detach())
+                distributed.sync_gradients(trainable, world)
                 _call_optional(callbacks, "on_after_backward", state, model)
+                precision.unscale(optimizer)
                 if cfg.max_grad_norm:
-                    torch.nn.utils.clip_grad_norm_(
-                        [p for p in model.parameters() if p.requires_grad], cfg.max_grad_norm
-                    )
+                    torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
                 _call_optional(callbacks, "on_before_step", state, model)
-                optimizer.step()
+                precision.step(optimizer)
                 scheduler.step()
                 _call_optional(callbacks, "on_before_zero_grad", state, model)
                 optimizer.zero_grad(set_to_none=True)
@@ -247,6 +277,7 @@ def fit(
                 window_words += n_words
                 window_time += dt
                 if state.step % LOG_EVERY == 0 or state.step == total:
+                    (window_loss,) = distributed.all_sum([window_loss], world)
                     state.history.append(
                         {
                             "type": "train",
@@ -290,6 +321,18 @@ def fit(
     _call_optional(callbacks, "on_train_end", state, model)
     model.eval()
     return FitResult(state, total, per_epoch)
+
+
+def _read_latest(folder: Path) -> dict[str, Any] | None:
+    ckpt = latest_checkpoint(folder)
+    return load_checkpoint(ckpt) if ckpt is not None else None
+
+
+def _rank_rng(saved: dict[str, Any], rank: int) -> dict[str, Any]:
+    """This rank's saved RNG state; a rank the saved run did not have starts from its seed's
+    state at rank 0 (checkpoints before data parallelism hold one state)."""
+    ranks = saved.get("rng_ranks") or [saved["rng"]]
+    return ranks[rank] if rank < len(ranks) else ranks[0]
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
