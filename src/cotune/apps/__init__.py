@@ -16,6 +16,7 @@ from cotune.serving.settings import ServeSettings
 
 # marker file -> "module:function" returning a Mount (name, folder, settings)
 APPS: dict[str, str] = {
+    "assistant.json": "cotune.apps.assistant.serve:load_mount",
     "monitor.yaml": "cotune.apps.monitor.serve:load_mount",
     "recommender.json": "cotune.apps.recommend.serve:load_mount",
 }

@@ -6,6 +6,7 @@ import os
 
 import typer
 
+from cotune.cli import assistant as assistant_cli
 from cotune.cli import catalogs, data, evaluate, predict, serve, train
 from cotune.cli import distill as distill_cli
 from cotune.cli import drift as drift_cli
@@ -78,6 +79,7 @@ app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )(pretrain_cli.pretrain)
 app.add_typer(vocab_cli.app, name="vocab")
+app.add_typer(assistant_cli.app, name="assistant")
 app.add_typer(monitor_cli.app, name="monitor")
 app.add_typer(federate_cli.app, name="federate")
 app.add_typer(runs_cli.app, name="runs")

@@ -1,0 +1,188 @@
+"""The assistant served beside the models: the REST route (auth, limits, errors, metrics) and
+the chat page, used in a real headless Chromium the way a customer uses it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from cotune.apps.assistant.log import QueryLog
+from cotune.apps.assistant.serve import load_mount
+from cotune.serving import ServeSettings, create_app
+
+from .assistant_helpers import built
+from .serving_helpers import error_of
+from .test_serving_uvicorn import free_port
+
+__all__ = ["built"]
+ASK = "/v1/assistants/bank/ask"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def client_for(folder: Path, **settings: object) -> TestClient:
+    cfg = ServeSettings(**settings)  # type: ignore[arg-type]
+    return TestClient(create_app(cfg, {}, [load_mount("bank", folder, cfg)]))
+
+
+def test_ask_route_answers_logs_and_survives_bad_requests(built: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "bot"
+    shutil.copytree(built, folder)
+    with client_for(folder, max_chars=200) as client:
+        ok = client.post(ASK, json={"text": "he went to paris"})
+        assert ok.status_code == 200, ok.text
+        body = ok.json()
+        assert {"intent", "confidence", "answer", "faq_id", "handoff", "candidates"} <= set(body)
+        person = client.post(ASK, json={"text": "转人工"}).json()
+        assert person["handoff"] and person["reason"] == "asked for a person"
+        error_of(
+            client.post(
+                ASK, content=b'{"text": "he went', headers={"content-type": "application/json"}
+            ),
+            422,
+        )
+        error_of(client.post(ASK, json={"text": "   "}), 422)
+        error_of(client.post(ASK, json={"text": 5}), 422)
+        error_of(client.post(ASK, json={"question": "paris"}), 422)
+        assert error_of(client.post(ASK, json={"text": "x" * 201}), 413)["limit"] == "max_chars"
+        error_of(client.post("/v1/assistants/other/ask", json={"text": "paris"}), 404)
+        emoji = client.post(ASK, json={"text": "🙂 paris 巴黎"})
+        assert emoji.status_code == 200, emoji.text
+        assert client.post(ASK, json={"text": "a good movie"}).status_code == 200  # still alive
+        info = client.get("/v1/assistants/bank").json()
+        assert info["intents"] == ["company", "film", "travel"] and info["faq_entries"] == 4
+        metrics = client.get("/metrics").text
+        assert "/v1/assistants/bank/ask" in metrics or "assistants" in metrics
+    assert QueryLog(folder / "queries.db").count() == 4  # the answered ones, not the refused
+
+
+def test_ask_route_shares_the_api_keys(built: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "bot"
+    shutil.copytree(built, folder)
+    keys = tmp_path / "keys.txt"
+    keys.write_text("secret-key-1234567890\n")
+    with client_for(folder, api_keys_file=keys) as client:
+        error_of(client.post(ASK, json={"text": "paris"}), 401)
+        good = client.post(
+            ASK, json={"text": "paris"}, headers={"X-API-Key": "secret-key-1234567890"}
+        )
+        assert good.status_code == 200
+        assert client.get("/assistants/bank").status_code == 200  # the page itself is public
+
+
+def test_page_and_assets_are_local(built: Path) -> None:
+    with client_for(built) as client:
+        page = client.get("/assistants/bank")
+        assert (
+            page.status_code == 200 and "https://" not in page.text and "http://" not in page.text
+        )
+        for asset in ("chat.js", "chat.css"):
+            assert f"bank/static/{asset}" in page.text
+            assert client.get(f"/assistants/bank/static/{asset}").status_code == 200
+        assert client.get("/assistants/bank/static/secret.py").status_code == 404
+
+
+@pytest.fixture(scope="module")
+def live_url(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("live") / "bank"
+    shutil.copytree(built, folder)
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    command = [sys.executable, "-m", "cotune.cli.main", "serve", f"bank={folder}"]
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [*command, "--port", str(port), "--threads", "1"], stdout=sink, stderr=sink
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+def _have_chromium() -> bool:
+    return Path(CHROMIUM).exists()
+
+
+def test_chat_page_in_headless_chromium(live_url: str) -> None:
+    """Type, send, read the answer and its FAQ id; ask for a person, see the hand-off."""
+    if not _have_chromium():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs it")
+        pytest.skip("no chromium on this machine")
+    from playwright.sync_api import sync_playwright
+
+    refused: list[str] = []
+
+    def only_loopback(route) -> None:  # type: ignore[no-untyped-def]
+        if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.route("**/*", only_loopback)
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{live_url}/assistants/bank", wait_until="networkidle")
+            page.fill("#question", "is the film good")
+            page.click("#send")
+            bot = page.locator(".msg.bot").first
+            bot.wait_for(timeout=30_000)
+            meta = bot.locator(".meta")
+            expected = httpx.post(f"{live_url}{ASK}", json={"text": "is the film good"}).json()
+            if expected["faq_id"]:
+                assert f"FAQ {expected['faq_id']}" in meta.inner_text()
+                assert meta.get_attribute("data-faq-id") == expected["faq_id"]
+            if expected["answer"] and expected["intent"] is not None:
+                assert expected["answer"] in bot.inner_text()
+            assert (bot.locator(".handoff").count() == 1) == expected["handoff"]
+            page.fill("#question", "I want to talk to a real person")
+            page.press("#question", "Enter")
+            second = page.locator(".msg.bot").nth(1)
+            second.wait_for(timeout=30_000)
+            assert "handing you over to a person" in second.locator(".handoff").inner_text()
+            assert "asked for a person" in second.inner_text()
+            page.fill("#question", "转人工")
+            page.click("#send")
+            third = page.locator(".msg.bot").nth(2)
+            third.wait_for(timeout=30_000)
+            assert "转接人工客服" in third.locator(".handoff").inner_text()
+            assert page.locator(".msg.user").count() == 3
+            assert not errors and not refused, (errors, refused)
+        finally:
+            browser.close()
