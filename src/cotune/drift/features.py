@@ -26,6 +26,18 @@ class Observed:
     oov: np.ndarray
     truncated: int  # texts longer than the model's max_length (only their start is seen)
 
+    def take(self, idx: Sequence[int]) -> Observed:
+        """The features of the texts at `idx` (in that order)."""
+        rows = list(idx)
+        return Observed(
+            self.embeddings[rows],
+            [self.predicted[i] for i in rows],
+            self.confidence[rows],
+            self.unk[rows],
+            self.oov[rows],
+            0,
+        )
+
 
 def observe(
     model: Any,

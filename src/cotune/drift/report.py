@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from cotune.files import atomic_write_text
 from cotune.drift.features import Observed, observe
 from cotune.drift.inputs import Sample
 from cotune.drift.stats import (
@@ -36,6 +35,7 @@ from cotune.drift.stats import (
     rate_shift,
 )
 from cotune.errors import DataError
+from cotune.files import atomic_write_text
 
 
 class DriftOptions(BaseModel):
@@ -197,6 +197,33 @@ def detect_drift(
                 f"{s.name}: {o.truncated} of {len(s)} texts are longer than the model's "
                 f"max_length {max_length}; only their start is compared"
             )
+    checks = run_checks(ref, cur, reference.classes, current.classes, opts)
+    if meta.task == "token-classification" and any(c.name == "predictions" for c in checks):
+        notes.append(
+            "NER class counts are over words, which are not independent within a sentence: "
+            "read the chi-square p-values of predictions/labels as optimistic; the TVD is exact"
+        )
+    return DriftReport(
+        model=str(predictor.folder),
+        reference={**reference.to_dict(), "n_total": sizes["reference"]},
+        current={**current.to_dict(), "n_total": sizes["current"]},
+        checks=checks,
+        options=opts.model_dump(),
+        notes=notes,
+        projection=_projection(ref.embeddings, cur.embeddings),
+        confidence={"reference": ref.confidence.tolist(), "current": cur.confidence.tolist()},
+    )
+
+
+def run_checks(
+    ref: Observed,
+    cur: Observed,
+    ref_classes: list[list[str]] | None,
+    cur_classes: list[list[str]] | None,
+    opts: DriftOptions,
+) -> list[Check]:
+    """Every check on features already observed (a caller comparing many resamples of one
+    corpus observes it once and slices it: `Observed.take`)."""
     checks = [_embedding_check(ref, cur, opts)]
     chi2, p, tvd, detail = distribution_shift(ref.predicted, cur.predicted)
     checks.append(
@@ -219,8 +246,8 @@ def detect_drift(
             },
         )
     )
-    if reference.classes is not None and current.classes is not None:
-        chi2, p, tvd, detail = distribution_shift(reference.classes, current.classes)
+    if ref_classes is not None and cur_classes is not None:
+        chi2, p, tvd, detail = distribution_shift(ref_classes, cur_classes)
         checks.append(
             Check("labels", "chi2", chi2, p, tvd, "tvd", opts.min_tvd, opts.alpha, detail)
         )
@@ -231,21 +258,7 @@ def detect_drift(
         diff, p = rate_shift(r, c)
         detail = {"reference_rate": float(r.mean()), "current_rate": float(c.mean())}
         checks.append(Check(name, "mann-whitney", diff, p, diff, "rise", thr, opts.alpha, detail))
-    if meta.task == "token-classification" and any(c.name == "predictions" for c in checks):
-        notes.append(
-            "NER class counts are over words, which are not independent within a sentence: "
-            "read the chi-square p-values of predictions/labels as optimistic; the TVD is exact"
-        )
-    return DriftReport(
-        model=str(predictor.folder),
-        reference={**reference.to_dict(), "n_total": sizes["reference"]},
-        current={**current.to_dict(), "n_total": sizes["current"]},
-        checks=checks,
-        options=opts.model_dump(),
-        notes=notes,
-        projection=_projection(ref.embeddings, cur.embeddings),
-        confidence={"reference": ref.confidence.tolist(), "current": cur.confidence.tolist()},
-    )
+    return checks
 
 
 def _embedding_check(ref: Observed, cur: Observed, opts: DriftOptions) -> Check:
