@@ -8,6 +8,8 @@ from pathlib import Path
 import typer
 
 from cotune.cli.common import console, progress_enabled, reports_errors
+from cotune.cli.options import build, option
+from cotune.uses.options import PredictOptions
 
 HELP = """Predict with an artifact on a text or a file.
 
@@ -32,19 +34,20 @@ def predict(
         None, "--input", "-i", help="Input .jsonl / .csv / .txt file (instead of the argument)."
     ),
     output: Path = typer.Option(None, "--output", "-o", help="JSONL output (files)."),
-    batch_size: int = typer.Option(32, "--batch-size", min=1),
-    top_k: int = typer.Option(
-        None, "--top-k", min=1, help="Classification: only the k best labels."
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
-    onnx: str = typer.Option(
-        None, "--onnx", help="fp32 or int8: run the ONNX graph from `cotune export` instead."
-    ),
+    batch_size: int = option(PredictOptions, "batch_size"),
+    top_k: int = option(PredictOptions, "top_k"),
+    quiet: bool = option(PredictOptions, "quiet", "-q"),
+    onnx: str = option(PredictOptions, "onnx"),
 ) -> None:
     from cotune.errors import ConfigError, DataError
     from cotune.export.runtime import load_predictor
     from cotune.uses.predict import predict_file, predict_texts
 
+    opts = build(
+        PredictOptions,
+        {"batch_size": batch_size, "top_k": top_k, "quiet": quiet, "onnx": onnx},
+        "predict",
+    )
     if (inputs is None) == (input_file is None):
         raise ConfigError(
             "give one input: a text or file argument, or --input FILE",
@@ -62,21 +65,23 @@ def predict(
             where="the input argument",
             fix="check the path (a text to predict holds a space or lacks a file suffix)",
         )
-    predictor = load_predictor(model, onnx)
+    predictor = load_predictor(model, opts.onnx)
     if _names_a_file(inputs):
         n = predict_file(
             predictor,
             path,
             output,
-            batch_size=batch_size,
-            top_k=top_k,
-            progress=progress_enabled(quiet),
+            batch_size=opts.batch_size,
+            top_k=opts.top_k,
+            progress=progress_enabled(opts.quiet),
         )
         if output:
             console.print(f"{n} predictions written to {output}")
         return
     print(
-        json.dumps(predict_texts(predictor, [inputs], top_k=top_k)[0], ensure_ascii=False, indent=2)
+        json.dumps(
+            predict_texts(predictor, [inputs], top_k=opts.top_k)[0], ensure_ascii=False, indent=2
+        )
     )
 
 

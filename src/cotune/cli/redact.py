@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
 
 import typer
 
 from cotune.cli.common import console, print_json, reports_errors
-from cotune.errors import ConfigError
+from cotune.cli.options import build, option
+from cotune.config.redact import RedactOptions
 
 REDACT_HELP = """Find PII in a data set and replace it: pseudonyms, surrogates or masks, by type.
 
@@ -43,76 +43,61 @@ def _csv_option(value: str | None) -> list[str] | None:
 def redact(
     input_path: Path = typer.Argument(..., help="File to redact."),
     out: Path = typer.Option(..., "--out", "-o", help="Redacted file (never the input)."),
-    fmt: str = typer.Option("auto", "--format", help="auto, conll, jsonl, csv or text."),
-    policy: list[str] = typer.Option(
-        [], "--policy", help="TYPE=pseudonym|surrogate|mask; * sets the default."
-    ),
-    ner_model: Path = typer.Option(None, "--ner-model", help="cotune NER artifact for names."),
-    label_map: list[str] = typer.Option(
-        [], "--label-map", help="Artifact/gold LABEL=PERSON|ORGANIZATION|LOCATION."
-    ),
-    names: str = typer.Option("auto", "--names", help="auto, model, heuristic, both or none."),
-    entities: str = typer.Option(
-        None, "--entities", help="Comma-separated types to look for (default: all)."
-    ),
-    threshold: float = typer.Option(0.5, "--threshold", help="Minimum detection score."),
-    vault_path: Path = typer.Option(None, "--vault", help="Encrypted vault for re-identification."),
-    key_file: Path = typer.Option(None, "--key-file", help="Vault key (created if missing)."),
-    report: Path = typer.Option(
-        None, "--report", help="Report JSON (+ .md); default OUTPUT.report.json."
-    ),
-    columns: str = typer.Option(None, "--columns", help="JSONL fields / CSV columns to redact."),
-    no_tags: bool = typer.Option(
-        False, "--no-tags", help="Do not treat gold name entities as PII."
-    ),
-    sample: int = typer.Option(20, "--sample", help="Units shown in the report's review sample."),
-    report_originals: bool = typer.Option(
-        False, "--report-originals", help="Put originals in the report sample."
-    ),
-    backend: str = typer.Option(
-        "presidio", "--backend", help="presidio or cotune (same spans, no Presidio import)."
-    ),
+    fmt: str = option(RedactOptions, "format"),
+    policy: list[str] = option(RedactOptions, "policy"),
+    ner_model: Path = option(RedactOptions, "ner_model"),
+    label_map: list[str] = option(RedactOptions, "label_map"),
+    names: str = option(RedactOptions, "names"),
+    entities: str = option(RedactOptions, "entities"),
+    threshold: float = option(RedactOptions, "threshold"),
+    vault_path: Path = option(RedactOptions, "vault"),
+    key_file: Path = option(RedactOptions, "key_file"),
+    report: Path = option(RedactOptions, "report"),
+    columns: str = option(RedactOptions, "columns"),
+    no_tags: bool = option(RedactOptions, "no_tags"),
+    sample: int = option(RedactOptions, "sample"),
+    report_originals: bool = option(RedactOptions, "report_originals"),
+    backend: str = option(RedactOptions, "backend"),
 ) -> None:
     from cotune.privacy.deid import Vault, build_detector, load_key, parse_policies, redact_file
-    from cotune.privacy.deid.engine import Backend, NameSource
     from cotune.privacy.deid.names import parse_label_map
     from cotune.privacy.deid.pseudonymize import canonical_type
 
-    if names not in ("auto", "model", "heuristic", "both", "none"):
-        raise ConfigError(
-            f"unknown --names {names!r}", fix="use auto, model, heuristic, both or none"
-        )
-    if backend not in ("presidio", "cotune"):
-        raise ConfigError(f"unknown --backend {backend!r}", fix="use presidio or cotune")
-    if key_file is not None and vault_path is None:
-        raise ConfigError("--key-file without --vault", fix="add --vault FILE to keep the mapping")
-    lmap = parse_label_map(label_map)
-    types = [canonical_type(t) for t in _csv_option(entities) or []] or None
+    given = {
+        "format": fmt, "policy": policy, "ner_model": ner_model, "label_map": label_map,
+        "names": names, "entities": entities, "threshold": threshold, "vault": vault_path,
+        "key_file": key_file, "report": report, "columns": columns, "no_tags": no_tags,
+        "sample": sample, "report_originals": report_originals, "backend": backend,
+    }  # fmt: skip
+    opts = build(RedactOptions, given, "redact")
+    lmap = parse_label_map(opts.label_map)
+    types = [canonical_type(t) for t in _csv_option(opts.entities) or []] or None
     detector = build_detector(
-        ner_model=ner_model,
+        ner_model=opts.ner_model,
         label_map=lmap,
-        names=cast(NameSource, names),
+        names=opts.names,
         entities=types,
-        threshold=threshold,
-        backend=cast(Backend, backend),
+        threshold=opts.threshold,
+        backend=opts.backend,
     )
     vault = None
-    if vault_path is not None:
-        vault = Vault.open(vault_path, load_key(key_file, create=True), create=True)
+    if opts.vault is not None:
+        vault = Vault.open(opts.vault, load_key(opts.key_file, create=True), create=True)
     else:
         console.print(
             "[yellow]no --vault: the mapping is not kept; this redaction cannot be reversed[/]"
         )
-    report_path = report or out.with_name(out.name + ".report.json")
+    report_path = opts.report or out.with_name(out.name + ".report.json")
     result = redact_file(
-        input_path, out, detector, fmt=fmt, policies=parse_policies(policy), vault=vault,
-        columns=_csv_option(columns), use_tags=not no_tags, label_map=lmap,
-        report_path=report_path, sample_size=sample, include_originals=report_originals,
+        input_path, out, detector, fmt=opts.format, policies=parse_policies(opts.policy),
+        vault=vault, columns=_csv_option(opts.columns), use_tags=not opts.no_tags,
+        label_map=lmap, report_path=report_path, sample_size=opts.sample,
+        include_originals=opts.report_originals,
     )  # fmt: skip
     summary = {k: result[k] for k in ("output", "format", "units", "units_changed", "replacements")}
     summary["per_type"] = {k: v["occurrences"] for k, v in result["per_type"].items()}
     print_json(summary)
-    console.print(f"report: {report_path} (+ .md)" + (f"; vault: {vault_path}" if vault else ""))
+    console.print(f"report: {report_path} (+ .md)" + (f"; vault: {opts.vault}" if vault else ""))
 
 
 @reports_errors

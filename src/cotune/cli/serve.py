@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from cotune.cli.common import console, reports_errors
+from cotune.cli.options import build, option
+from cotune.serving.settings import ServeSettings
 
 HELP = """Serve artifacts over HTTP: FastAPI on uvicorn, with micro-batching.
 
@@ -25,18 +26,6 @@ SIGTERM or Ctrl-C finishes the requests in flight, then exits.
 """
 
 
-def _default(field: str) -> Any:
-    from cotune.serving.settings import ServeSettings
-
-    return ServeSettings.model_fields[field].default
-
-
-def _help(field: str) -> str:
-    from cotune.serving.settings import ServeSettings
-
-    return ServeSettings.model_fields[field].description or ""
-
-
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -49,30 +38,29 @@ def _is_loopback(host: str) -> bool:
 @reports_errors
 def serve(
     artifacts: list[str] = typer.Argument(..., help="Artifact folders, or NAME=FOLDER."),
-    host: str = typer.Option(_default("host"), help=_help("host")),
-    port: int = typer.Option(_default("port"), help=_help("port")),
-    backend: str = typer.Option(_default("backend"), help=_help("backend")),
-    threads: int = typer.Option(None, help=_help("threads")),
-    max_batch: int = typer.Option(_default("max_batch"), help=_help("max_batch")),
-    max_wait_ms: float = typer.Option(_default("max_wait_ms"), help=_help("max_wait_ms")),
-    max_queue: int = typer.Option(_default("max_queue"), help=_help("max_queue")),
-    max_body_bytes: int = typer.Option(_default("max_body_bytes"), help=_help("max_body_bytes")),
-    max_texts: int = typer.Option(_default("max_texts"), help=_help("max_texts")),
-    max_chars: int = typer.Option(_default("max_chars"), help=_help("max_chars")),
-    timeout_s: float = typer.Option(_default("timeout_s"), help=_help("timeout_s")),
-    max_connections: int = typer.Option(_default("max_connections"), help=_help("max_connections")),
-    api_keys_env: str = typer.Option(None, help=_help("api_keys_env")),
-    api_keys_file: Path = typer.Option(None, help=_help("api_keys_file")),
+    host: str = option(ServeSettings, "host"),
+    port: int = option(ServeSettings, "port"),
+    backend: str = option(ServeSettings, "backend"),
+    threads: int = option(ServeSettings, "threads"),
+    max_batch: int = option(ServeSettings, "max_batch"),
+    max_wait_ms: float = option(ServeSettings, "max_wait_ms"),
+    max_queue: int = option(ServeSettings, "max_queue"),
+    max_body_bytes: int = option(ServeSettings, "max_body_bytes"),
+    max_texts: int = option(ServeSettings, "max_texts"),
+    max_chars: int = option(ServeSettings, "max_chars"),
+    timeout_s: float = option(ServeSettings, "timeout_s"),
+    max_connections: int = option(ServeSettings, "max_connections"),
+    api_keys_env: str = option(ServeSettings, "api_keys_env"),
+    api_keys_file: Path = option(ServeSettings, "api_keys_file"),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     import torch
     import uvicorn
-    from pydantic import ValidationError
 
     import cotune.apps  # noqa: F401  (registers the applications' folders with serving)
     from cotune.errors import ConfigError
-    from cotune.serving import ServeSettings, create_app, load_models
+    from cotune.serving import create_app, load_models
     from cotune.serving.mounts import load_mounts
 
     given = {
@@ -91,12 +79,7 @@ def serve(
         "api_keys_env": api_keys_env,
         "api_keys_file": api_keys_file,
     }
-    try:
-        settings = ServeSettings(**{k: v for k, v in given.items() if v is not None})
-    except ValidationError as e:
-        err = e.errors()[0]
-        flag = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else "an option"
-        raise ConfigError(f"{flag}: {err['msg']}", fix="see `cotune serve --help`") from None
+    settings = build(ServeSettings, given, "serve")
     if not _is_loopback(settings.host) and not settings.auth_configured:
         console.print(
             f"[yellow]warning:[/] serving on {settings.host} without API keys: anyone who can "

@@ -95,7 +95,7 @@ def csv_records(
         for rowno, row in enumerate(reader, start=2):
             lineno = reader.line_num or rowno
             if None in row or None in row.values():  # more (restkey None) or fewer cells
-                n = len(header) + len(row.get(None) or []) - list(row.values()).count(None)  # type: ignore[call-overload]
+                n = len(header) + len(row.get(None) or []) - list(row.values()).count(None)
                 raise DataError(
                     f"{n} cell(s) but the header has {len(header)} columns {header}",
                     where=where_of(source, lineno),
