@@ -199,7 +199,11 @@ class RedisSource:
                 else:
                     obj = {k.decode("utf-8"): v.decode("utf-8") for k, v in fields.items()}
                 good.append(event_from(obj, self.max_chars))
-            except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
+            except json.JSONDecodeError as e:
+                bad.append(Refused(where, f"field 'event' is not valid JSON: {e.msg}"))
+            except UnicodeDecodeError as e:
+                bad.append(Refused(where, f"not valid UTF-8 (byte {e.start})"))
+            except ValueError as e:
                 bad.append(Refused(where, str(e)))
         return good, bad
 
