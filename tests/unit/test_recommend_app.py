@@ -197,3 +197,18 @@ def test_shipped_config_runs_a_step(tiny_backbone: Path, tmp_path: Path) -> None
         }
         out = train_recommender(load_recommend_config(path, overrides), progress=False)
         assert json.loads((out / "metrics.json").read_text())["training"]["steps"] == 1
+
+
+def test_served_ranking_is_the_evaluated_ranking(trained: Path) -> None:
+    """`recommend` (index search + candidates' scores) orders items exactly as the evaluation's
+    HybridScorer (exact scores over every unseen item) does: the metrics measure what users get."""
+    import numpy as np
+
+    model = Recommender.load(trained)
+    for user in ("u0", "u5", "u10"):
+        history = model.histories[user]
+        row = model.hybrid.score([user], [history])[0]
+        seen = {model.idx[i] for i in history}
+        expected = [model.catalog[r] for r in np.argsort(-row, kind="stable") if r not in seen]
+        served = [r["item"] for r in model.recommend(user=user, k=6)["items"]]
+        assert served == expected[:6]

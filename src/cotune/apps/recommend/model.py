@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from cotune.apps.recommend.pipeline import CollaborativeScores, HybridScorer
-from cotune.apps.recommend.rerank import ItemStats, Reranker
+from cotune.apps.recommend.rerank import ItemStats, Reranker, features
 from cotune.apps.recommend.towers import TowerScorer
 from cotune.data.interactions import Item
 from cotune.errors import ArtifactError, DataError
@@ -186,17 +186,22 @@ class Recommender:
         texts.update({h.item: h.text for h in history if h.text and h.item not in self.idx})
         query = TowerScorer(self.tower.encoder, self.tower.vectors, texts, self.tower.history_len)
         user_vec = query.user_vectors([[h.item for h in history]])
-        # retrieval through the index: the nearest items, over-fetched by the seen count
-        hits = self.index.search(user_vec, min(len(self.catalog), self.hybrid.n + len(known)))[0]
-        text = user_vec[0] @ self.tower.vectors.T
-        cf = self.hybrid.cf.score([known])[0]
         seen = set(known)
-        pool = np.array([self.idx[i] for i, _ in hits if i not in seen], dtype=int)
+        # retrieve: the index's nearest items (over-fetched by the seen count), joined by the
+        # collaborative model's best; text scores are then needed for the candidates only
+        hits = self.index.search(user_vec, min(len(self.catalog), self.hybrid.n + len(known)))[0]
+        by_text = np.array(
+            [self.idx[i] for i, _ in hits if i not in seen][: self.hybrid.n], dtype=int
+        )
+        cf = self.hybrid.cf.score([known])[0]
+        unseen = np.ones(len(self.catalog), dtype=bool)
+        unseen[[self.idx[i] for i in known]] = False
+        scored = np.flatnonzero(unseen & (cf != 0))
+        by_cf = scored[np.argsort(-cf[scored], kind="stable")[: self.hybrid.n]]
+        cands = np.union1d(by_text, by_cf).astype(int)
+        text = np.zeros(len(self.catalog))
+        text[cands] = self.tower.vectors[cands] @ user_vec[0]
         rows = [self.idx[i] for i in known]
-        from cotune.apps.recommend.rerank import candidates, features
-
-        unseen = np.array([r for r in range(len(self.catalog)) if self.catalog[r] not in seen])
-        cands = np.union1d(pool, candidates(text, cf, unseen, self.hybrid.n))
         x = features(rows, cands, text, cf, self.hybrid.stats)
         scores = self.hybrid.reranker(x) if self.hybrid.reranker is not None else x[:, 0]
         order = np.argsort(-scores, kind="stable")[:k]
