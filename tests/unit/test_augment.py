@@ -332,3 +332,17 @@ def test_cli_writes_a_readable_file_and_never_half_of_one(tmp_path: Path) -> Non
     res = runner.invoke(app, ["data", "augment", str(NER), "-o", str(out), "--ratio", "3"])
     assert res.exit_code != 0 and "ratio must lie in [0, 1]" in res.output
     assert out.read_text(encoding="utf-8") == before
+
+
+def test_character_level_chinese_ner_gets_character_tokens(tmp_path: Path) -> None:
+    syn = GroupSynonyms("zh", [["好", "不错"]], lowercase=False)
+    ex = TokenExample(list("李鹏很好"), ["B-PER", "I-PER", "O", "O"])
+    ctx = AugmentContext(ratio=1.0, synonyms=syn)
+    new = OPERATIONS["tokens"]["synonym"].fn(ex, ctx, random.Random(0))
+    assert new is not None and new.tokens == list("李鹏很不错")
+    assert new.tags == ["B-PER", "I-PER", "O", "O", "O"]
+    gaz = tmp_path / "zh.tsv"
+    gaz.write_text("PER\t江泽民\n", encoding="utf-8")
+    from cotune.data.augment.gazetteer import read_gazetteer
+
+    assert read_gazetteer(gaz, {"PER"}, char_tokens=True) == {"PER": [["江", "泽", "民"]]}
