@@ -212,3 +212,20 @@ def test_served_ranking_is_the_evaluated_ranking(trained: Path) -> None:
         expected = [model.catalog[r] for r in np.argsort(-row, kind="stable") if r not in seen]
         served = [r["item"] for r in model.recommend(user=user, k=6)["items"]]
         assert served == expected[:6]
+
+
+def test_served_routes_share_the_api_keys(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cotune.apps.recommend.serve import load_mount
+    from cotune.serving import ServeSettings, create_app
+
+    monkeypatch.setenv("REC_KEYS", "k1")
+    settings = ServeSettings(api_keys_env="REC_KEYS")
+    client = TestClient(create_app(settings, {}, [load_mount("m", trained, settings)]))
+    with client:
+        url = "/v1/recommenders/m/recommend"
+        assert client.post(url, json={"user": "u1"}).status_code == 401
+        assert client.get("/v1/recommenders/m").status_code == 401
+        ok = client.post(url, json={"user": "u1"}, headers={"X-API-Key": "k1"})
+        assert ok.status_code == 200, ok.text
