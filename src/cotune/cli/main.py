@@ -10,6 +10,7 @@ from cotune.cli import assistant as assistant_cli
 from cotune.cli import catalogs, data, evaluate, predict, serve, train
 from cotune.cli import distill as distill_cli
 from cotune.cli import drift as drift_cli
+from cotune.cli import explain as explain_cli
 from cotune.cli import export as export_cli
 from cotune.cli import federate as federate_cli
 from cotune.cli import merge as merge_cli
@@ -51,6 +52,7 @@ app.command(
 )(train.train)
 app.command("evaluate", help=evaluate.HELP)(evaluate.evaluate)
 app.command("predict", help=predict.HELP)(predict.predict)
+app.command("explain", help=explain_cli.HELP)(explain_cli.explain)
 app.command("merge", help=merge_cli.HELP)(merge_cli.merge)
 app.command(
     "distill",

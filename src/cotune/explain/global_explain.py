@@ -124,7 +124,9 @@ def _label_errors(
     if sorted(predicted) == sorted(gold) or not predicted:
         return []
     label = predicted[0]
-    again = explainer.layouts([layout.text], [label, *[g for g in gold if g != label]])[0]
+    known = explainer.predictor.meta.labels
+    others = [g for g in gold if g != label and g in known]
+    again = explainer.layouts([layout.text], [label, *others])[0]
     explained = explainer.explain_layout(again)
     return [
         {
@@ -151,7 +153,8 @@ def _ner_errors(
         a, b = first[target.entity["start"]], last[target.entity["end"]] + 1
         if (target.label, a, b) in gold_spans:
             continue
-        same_words = [t for t, ga, gb in gold_spans if (ga, gb) == (a, b)]
+        known = explainer.predictor.task.label2id
+        same_words = [t for t, ga, gb in gold_spans if (ga, gb) == (a, b) and f"B-{t}" in known]
         overlapping = [
             {"label": t, "text": layout.text[layout.spans[ga][0] : layout.spans[gb - 1][1]]}
             for t, ga, gb in sorted(gold_spans, key=lambda g: g[1])
@@ -193,3 +196,37 @@ def _ner_errors(
             }
         )
     return out
+
+
+def load_examples(predictor: Any, data: str | None, split: str) -> tuple[str, list[Example]]:
+    """The labelled examples to explain, read the way `cotune evaluate` reads them: the
+    artifact's recorded split of its own data (or of a catalog name), or a whole file."""
+    from pathlib import Path
+
+    from cotune.config.schema import DataConfig
+    from cotune.data.load import load_splits, read_labelled
+    from cotune.errors import DataError
+
+    if split not in ("train", "dev", "test"):
+        raise DataError(f"unknown split {split!r}", where="--split", fix="use train, dev or test")
+    trained_on = DataConfig(**predictor.meta.config["data"])
+    if data is None or data == trained_on.source:
+        splits, _ = load_splits(trained_on)
+        examples, name = getattr(splits, split), f"{trained_on.source or trained_on.train}:{split}"
+    elif Path(data).is_file():
+        cfg = trained_on.model_copy(update={"source": data, "train": None, "format": "auto"})
+        examples, name = read_labelled(Path(data), cfg), data
+    else:
+        splits, _ = load_splits(DataConfig(source=data, repair_tags=trained_on.repair_tags))
+        examples, name = getattr(splits, split), f"{data}:{split}"
+    ner = predictor.meta.task == "token-classification"
+    if not examples:
+        raise DataError(f"{name} holds no examples", where="--data", fix="give a non-empty split")
+    if isinstance(examples[0], TokenExample) != ner:
+        raise DataError(
+            f"{name} holds {'labelled texts' if ner else 'tagged tokens'}, but the model is a "
+            f"{'token' if ner else 'sequence'}-classification model",
+            where="--data",
+            fix=f"explain on {'tagged tokens' if ner else 'labelled texts'}",
+        )
+    return name, list(examples)

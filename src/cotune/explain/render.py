@@ -165,6 +165,99 @@ def _plot(plt: Any, path: Path, panels: list[tuple[Any, Any]], title: str) -> No
         axes[0, 0].set_axis_off()
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
+    _save(fig, plt, path)
+
+
+def global_html(report: dict[str, Any], title: str) -> str:
+    """The words that drive each label or type, then the confident errors, each shaded."""
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    body.append(
+        f'<p class="meta">{report["examples"]} examples, method {html.escape(report["method"])}; '
+        f"words seen at least {report['min_count']} times, ranked by total attribution</p>"
+    )
+    for key, heading in (
+        ("label_words", "Words that drive each label"),
+        ("entity_words", "Words inside entities, per type"),
+        ("context_words", "Context words around entities, per type"),
+    ):
+        if key not in report:
+            continue
+        body.append(f"<h2>{heading}</h2>")
+        for label, rows in report[key].items():
+            cells = "".join(
+                f"<tr><td>{html.escape(r['word'])}</td><td>{r['total']:+.3f}</td>"
+                f"<td>{r['mean']:+.3f}</td><td>{r['count']}</td></tr>"
+                for r in rows
+            )
+            body.append(
+                f'<div class="target"><b>{html.escape(label)}</b><table>'
+                "<tr><th>word</th><th>total</th><th>mean</th><th>count</th></tr>"
+                f"{cells}</table></div>"
+            )
+    body.append(
+        f"<h2>Most confident errors ({len(report['high_confidence_errors'])} of "
+        f"{report['errors_found']})</h2>"
+    )
+    for err in report["high_confidence_errors"]:
+        gold = err["gold"]
+        gold_text = ", ".join(
+            g if isinstance(g, str) else f"{g['text']} ({g['label']})" for g in gold
+        )
+        predicted = err["predicted"]
+        said = (
+            ", ".join(predicted)
+            if isinstance(predicted, list)
+            else (f"{predicted['text']} ({predicted['label']})")
+        )
+        body.append(
+            f'<div class="target"><b>predicted {html.escape(said)}</b> '
+            f'<span class="meta">confidence {err["confidence"]:.3f} · gold: '
+            f"{html.escape(gold_text or 'no entity')}"
+            f"{' · ' + html.escape(err['kind']) if 'kind' in err else ''}</span>"
+        )
+        for t in err["explanations"]:
+            what = t["label"] + (" (gold)" if t.get("gold") else "")
+            body.append(
+                f'<div class="meta">{html.escape(what)}: {_target_meta(t)}</div>'
+                f'<div class="text">{_text_html(err["text"], t["words"], t.get("entity"))}</div>'
+            )
+        body.append("</div>")
+    css = CSS + "table{border-collapse:collapse}td,th{padding:0 .8em;text-align:left}"
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{css}</style></head>"
+        f"<body>{''.join(body)}</body></html>\n"
+    )
+
+
+def write_global_png(path: Path, report: dict[str, Any], title: str, top: int = 10) -> None:
+    """One panel per label or entity type: its top words by total attribution."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tables = report.get("label_words") or report.get("entity_words") or {}
+    if "context_words" in report:  # NER: the context is what a person cannot see in the span
+        tables = report["context_words"]
+    labels = [lab for lab, rows in tables.items() if rows][:12]
+    with plt.rc_context({"font.family": _font_families()}):
+        fig, axes = plt.subplots(
+            max(1, len(labels)), 1, figsize=(8, 2.4 * max(1, len(labels))), squeeze=False
+        )
+        for ax, label in zip(axes[:, 0], labels, strict=False):
+            rows = tables[label][:top][::-1]
+            ax.barh([r["word"] for r in rows], [r["total"] for r in rows], color="#16963c")
+            ax.set_title(label, fontsize=10)
+        if not labels:
+            axes[0, 0].text(0.5, 0.5, "no word seen often enough", ha="center", va="center")
+            axes[0, 0].set_axis_off()
+        fig.suptitle(title, fontsize=11)
+        fig.tight_layout()
+        _save(fig, plt, path)
+
+
+def _save(fig: Any, plt: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
     os.close(fd)
