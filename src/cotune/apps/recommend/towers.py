@@ -24,6 +24,7 @@ from cotune.retrieval.contrastive import ContrastiveConfig, fine_tune
 from cotune.retrieval.encoder import SentenceEncoder
 
 SEPARATOR = " | "
+CACHE_SIZE = 20_000  # user vectors remembered by TowerScorer (about 30 MB at 384 dims)
 
 
 def history_text(history: Sequence[str], texts: dict[str, str], history_len: int) -> str:
@@ -147,13 +148,22 @@ class TowerScorer:
         self.name = name
         self.encoder, self.vectors, self.texts = encoder, item_vectors, texts
         self.history_len = history_len
+        self._cache: dict[str, np.ndarray] = {}
 
     def user_vectors(self, histories: Sequence[Sequence[str]]) -> np.ndarray:
+        """One unit vector per history (zero for an empty one). Vectors are remembered by
+        their input text: evaluation scores the same histories for the tower, the hybrid and
+        the re-ranker, and the encoder is the slow part."""
         queries = [history_text(h, self.texts, self.history_len) for h in histories]
+        todo = sorted({q for q in queries if q and q not in self._cache})
+        if todo:
+            if len(self._cache) + len(todo) > CACHE_SIZE:
+                self._cache.clear()
+            self._cache.update(zip(todo, self.encoder.encode(todo), strict=True))
         out = np.zeros((len(queries), self.vectors.shape[1]), dtype=np.float32)
-        known = [r for r, q in enumerate(queries) if q]
-        if known:
-            out[known] = self.encoder.encode([queries[r] for r in known])
+        for r, q in enumerate(queries):
+            if q:
+                out[r] = self._cache[q]
         return out
 
     def score(self, users: Sequence[str], histories: Sequence[Sequence[str]]) -> np.ndarray:
