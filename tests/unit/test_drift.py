@@ -196,3 +196,34 @@ def test_cli_writes_json_and_png_and_fails_on_drift(cls_model: Path, tmp_path: P
     assert res.exit_code == 3
     res = CliRunner().invoke(app, [*args, "--alpha", "2", "-q"])
     assert res.exit_code == 2 and "--alpha" in res.output
+
+
+def test_cli_reads_a_time_range_of_the_monitor_store(cls_model: Path, tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, insert
+
+    from cotune.apps.monitor.store import events, meta
+
+    db = tmp_path / "monitor.db"
+    engine = create_engine(f"sqlite:///{db}")
+    meta.create_all(engine)
+    day = 86400.0
+    base = 1_764_547_200.0  # 2025-12-01 00:00 UTC
+    texts = [(base + i * 60, t) for i, t in enumerate(sentences(MOVIE, 60, 0))]
+    texts += [(base + day + i * 60, t + " zzqx") for i, t in enumerate(sentences(CITY, 60, 1))]
+    row = dict(win=0, topic="acme", sentiment="pos", negative=0, p_negative=0.1, score=0.0)
+    row |= dict(orgs=[], truncated=False, late=False, stored_at=base)
+    with engine.begin() as conn:
+        for i, (ts, text) in enumerate(texts):
+            conn.execute(insert(events).values(id=f"e{i}", ts=ts, text=text, **row))
+    out = tmp_path / "r"
+    args = ["drift", str(cls_model), "--store", str(db), "--reference-since", "2025-12-01"]
+    args += ["--reference-until", "2025-12-02", "--since", "2025-12-02", "--out", str(out), "-q"]
+    res = CliRunner().invoke(app, [*args, "--permutations", "100"])
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "drift.json").read_text())
+    assert report["reference"]["n"] == 60 and report["current"]["n"] == 60
+    assert report["drift"] and "embeddings" in report["flagged"]
+    res = CliRunner().invoke(app, [*args[:-3], "--until", "yesterday", "-q"])
+    assert res.exit_code == 2 and "--until" in res.output
+    res = CliRunner().invoke(app, ["drift", str(cls_model), "--since", "2025-12-02", "-q"])
+    assert res.exit_code == 2 and "--store" in res.output

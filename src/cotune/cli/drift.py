@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -23,6 +24,12 @@ split of the model's own data (train, dev, test), or SOURCE:SPLIT of the catalog
   cotune drift runs/rt-polarity --reference test --current new_reviews.txt
   cotune drift runs/wnut16-ner --reference train --current tweets_2025.jsonl --out drift/
   cotune drift runs/rt-polarity --current week.jsonl --fail-on-drift   # exit 3 on drift
+  cotune drift runs/rt-polarity --reference test --store monitor.db \
+      --since 2026-12-01 --until 2026-12-03 --topic acme   # the sentiment monitor's events
+
+With --store (the monitor's SQLAlchemy URL or SQLite file) the current set is the texts of the
+events stored in [--since, --until) (ISO dates/times in UTC, or Unix seconds), optionally of one
+--topic; --reference-since/--reference-until take the reference from the store too.
 
 Writes OUT/drift.json and OUT/drift.png; prints the JSON with --json.
 """
@@ -31,7 +38,7 @@ Writes OUT/drift.json and OUT/drift.png; prints the JSON with --json.
 @reports_errors
 def drift(
     model: Path = typer.Argument(..., help="Artifact folder."),
-    current: str = typer.Option(..., "--current", help="The set that arrives now."),
+    current: str = typer.Option(None, "--current", help="The set that arrives now."),
     reference: str = typer.Option(
         "train", "--reference", help="File, split of the model's data, or SOURCE:SPLIT."
     ),
@@ -48,6 +55,12 @@ def drift(
         False, "--fail-on-drift", help="Exit with status 3 when drift is flagged (for CI)."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    store: str = typer.Option(None, "--store", help="The monitor's store (URL or SQLite file)."),
+    since: str = typer.Option(None, "--since", help="With --store: from this time on."),
+    until: str = typer.Option(None, "--until", help="With --store: before this time."),
+    topic: str = typer.Option(None, "--topic", help="With --store: only this topic."),
+    reference_since: str = typer.Option(None, "--reference-since", help="Reference from --store."),
+    reference_until: str = typer.Option(None, "--reference-until", help="Reference from --store."),
 ) -> None:
     from pydantic import ValidationError
 
@@ -74,8 +87,25 @@ def drift(
         ) from None
     predictor = load_artifact(model)
     own = (predictor.meta.config or {}).get("data")
-    ref = load_sample(reference, own_data=own)
-    cur = load_sample(current, own_data=own)
+    if store is None and (current is None or since or until or reference_since):
+        raise ConfigError(
+            "no current set" if current is None else "--since/--until read the monitor's store",
+            where="--current" if current is None else "--store",
+            fix="give --current FILE|SPLIT, or --store URL with --since/--until",
+        )
+    if store is not None and current is not None:
+        raise ConfigError(
+            "--current and --store both name the current set", where="--current", fix="pick one"
+        )
+    if store is not None and (reference_since or reference_until):
+        ref = store_sample(store, reference_since, reference_until, topic)
+    else:
+        ref = load_sample(reference, own_data=own)
+    cur = (
+        store_sample(store, since, until, topic)
+        if store is not None
+        else load_sample(current, own_data=own)
+    )
     bar = make_progress(progress_enabled(quiet))
     with bar:
         total = min(len(ref), max_samples) + min(len(cur), max_samples)
@@ -99,3 +129,55 @@ def drift(
     console.print(f"{verdict}; report in {out / 'drift.json'} and {out / 'drift.png'}")
     if fail_on_drift and report.drift:
         raise typer.Exit(3)
+
+
+def store_sample(url: str, since: str | None, until: str | None, topic: str | None) -> Any:
+    """The texts of the monitor's stored events in [since, until), oldest first (read-only)."""
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cotune.apps.monitor.store import events
+    from cotune.drift import from_texts
+    from cotune.errors import DataError
+
+    if "://" not in url:
+        if not Path(url).is_file():
+            raise DataError("no such store file", where=url, fix="give the monitor's store")
+        url = f"sqlite:///{Path(url).resolve()}"
+    lo, hi = _when(since, "--since"), _when(until, "--until")
+    query = select(events.c.text).order_by(events.c.ts)
+    if lo is not None:
+        query = query.where(events.c.ts >= lo)
+    if hi is not None:
+        query = query.where(events.c.ts < hi)
+    if topic:
+        query = query.where(events.c.topic == topic)
+    try:
+        with create_engine(url).connect() as conn:
+            texts = [row[0] for row in conn.execute(query)]
+    except SQLAlchemyError as e:
+        raise DataError(f"cannot read the monitor's events: {e}", where=url) from None
+    span = f"{since or 'start'}..{until or 'end'}" + (f", topic {topic}" if topic else "")
+    return from_texts(f"{url} [{span}]", texts)
+
+
+def _when(value: str | None, flag: str) -> float | None:
+    import datetime as dt
+
+    from cotune.errors import ConfigError
+
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        t = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(
+            f"{value!r} is not a time",
+            where=flag,
+            fix="use 2026-12-01, 2026-12-01T08:00 or Unix seconds",
+        ) from None
+    return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
