@@ -71,7 +71,7 @@ def test_ask_route_answers_logs_and_survives_bad_requests(built: Path, tmp_path:
         info = client.get("/v1/assistants/bank").json()
         assert info["intents"] == ["company", "film", "travel"] and info["faq_entries"] == 4
         metrics = client.get("/metrics").text
-        assert "/v1/assistants/bank/ask" in metrics or "assistants" in metrics
+        assert 'route="/v1/assistants/bank/ask",method="POST",status="200"' in metrics
     assert QueryLog(folder / "queries.db").count() == 4  # the answered ones, not the refused
 
 

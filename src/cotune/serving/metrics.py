@@ -210,6 +210,11 @@ def _route_label(app: Any, scope: Scope) -> str:
     for route in getattr(app, "routes", ()):
         match, _ = route.matches(scope)
         if match == Match.FULL:
+            inner = getattr(route, "original_router", None)
+            if inner is not None:
+                # FastAPI keeps an included router (an application's mount) whole: the route
+                # inside it holds the template
+                return _route_label(inner, scope)
             return str(getattr(route, "path", "other"))
     return "other"
 
