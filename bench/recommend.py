@@ -32,6 +32,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 CONFIG = ROOT / "configs" / "recommend" / "recommend-ml100k.yaml"
 METRICS = ("recall@10", "ndcg@10", "mrr")
+ORDER = (
+    "popularity",
+    "item-kNN",
+    "ALS (implicit)",
+    "TF-IDF content",
+    "minilm-l6 frozen, mean of history",
+    "minilm-l6 frozen, history text",
+    "two-tower fine-tuned",
+    "hybrid re-ranked",
+)
 
 
 def paired(a: list[float], b: list[float], samples: int = 5000, seed: int = 0) -> dict[str, Any]:
@@ -51,6 +61,9 @@ def main() -> None:
     ap.add_argument("--reuse", type=Path, help="a trained recommender folder to evaluate")
     ap.add_argument("--output-dir", type=Path, default=ROOT / "runs")
     ap.add_argument("--speed-users", type=int, default=200)
+    ap.add_argument(
+        "--threads", type=int, default=2, help="torch threads (1 is faster on a crowded machine)"
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "recommend.json")
     args = ap.parse_args()
 
@@ -66,7 +79,7 @@ def main() -> None:
     from cotune.retrieval.encoder import SentenceEncoder
     from machine import machine  # type: ignore[import-not-found]
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     cfg = load_recommend_config(CONFIG, {"output_dir": str(args.output_dir)})
     data = load_data(cfg)
     split = make_split(
@@ -86,6 +99,18 @@ def main() -> None:
         shown = {s: round(m["ndcg@10"], 4) for s, m in summary.items()}
         print(f"{name}: nDCG@10 {shown} ({results['seconds'][name]:.0f}s)", flush=True)
 
+    start = time.perf_counter()
+    folder = args.reuse or train_recommender(cfg, overwrite=True, progress=False)
+    results["recipe_seconds"] = None if args.reuse else time.perf_counter() - start
+    trained = json.loads((folder / "metrics.json").read_text())
+    cases = json.loads((folder / "cases.json").read_text())
+    for key, name in (("two-tower", "two-tower fine-tuned"), ("hybrid", "hybrid re-ranked")):
+        results["models"][name] = trained[key]
+        per_case[name] = cases[key]
+    results["training"] = trained["training"]
+    results["split"] = trained["split"]
+    print(json.dumps({k: trained[k] for k in ("two-tower", "hybrid", "training")}), flush=True)
+
     run("popularity", lambda: B.Popularity(split))
     run("item-kNN", lambda: B.ItemKNN(split))
     run("ALS (implicit)", lambda: B.ALS(split, seed=cfg.train.seed))
@@ -97,17 +122,6 @@ def main() -> None:
         "minilm-l6 frozen, history text",
         lambda: TowerScorer(frozen, vectors, texts, cfg.model.history_len),
     )
-
-    start = time.perf_counter()
-    folder = args.reuse or train_recommender(cfg, overwrite=True, progress=False)
-    results["recipe_seconds"] = None if args.reuse else time.perf_counter() - start
-    trained = json.loads((folder / "metrics.json").read_text())
-    cases = json.loads((folder / "cases.json").read_text())
-    for key, name in (("two-tower", "two-tower fine-tuned"), ("hybrid", "hybrid re-ranked")):
-        results["models"][name] = trained[key]
-        per_case[name] = cases[key]
-    results["training"] = trained["training"]
-    results["split"] = trained["split"]
 
     comparisons = {}
     for split_name in ("cold_test", "test"):
@@ -135,6 +149,7 @@ def main() -> None:
     results["recommendations_per_s"] = len(users) / (time.perf_counter() - start)
     results["speed_users"] = len(users)
     results["machine"] = machine()
+    results["threads"] = args.threads
     results["config"] = str(CONFIG.relative_to(ROOT))
     results["folder"] = str(folder)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -149,7 +164,9 @@ def table(results: dict[str, Any]) -> str:
         "| model | warm R@10 | warm nDCG@10 | warm MRR | cold R@10 | cold nDCG@10 | cold MRR |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, m in results["models"].items():
+    order = [n for n in ORDER if n in results["models"]]
+    for name in order:
+        m = results["models"][name]
         cells = [
             f"{m[s][k]:.4f}" if s in m else "-" for s in ("test", "cold_test") for k in METRICS
         ]
