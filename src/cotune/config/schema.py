@@ -205,6 +205,16 @@ class TrainConfig(Section):
         description="Autocast precision of the forward pass (weights stay fp32): bf16 or fp16 "
         "(with loss scaling) on a GPU; fp16 is refused on the CPU.",
     )
+    adamw: Literal["auto", "fused", "foreach", "for-loop"] = Field(
+        "auto",
+        description="AdamW kernel: auto takes fused (one kernel over all weights) where it can; "
+        "for-loop is torch's CPU default (same update, different last-bit rounding).",
+    )
+    freeze_word_embeddings: bool = Field(
+        False,
+        description="Keep the word-embedding matrix fixed (no gradient, no AdamW state): faster "
+        "steps; see docs/scale.md for what it does to quality.",
+    )
 
 
 class MethodConfig(Section):
@@ -251,6 +261,11 @@ class RunConfig(Section):
             )
         if self.task == "token-classification" and self.model.multi_label:
             raise ValueError("model.multi_label applies to sequence-classification only")
+        if self.train.freeze_word_embeddings and self.model.extend_vocab is not None:
+            raise ValueError(
+                "train.freeze_word_embeddings would freeze the rows model.extend_vocab adds: "
+                "set one of them off"
+            )
         check_tune_paths(self.tune, type(self))
         return self
 

@@ -28,7 +28,7 @@ from cotune.training.checkpoint import (
     set_rng_state,
 )
 from cotune.training.loss import LossFn, count_units, task_loss
-from cotune.training.optim import build_optimizer, linear_schedule
+from cotune.training.optim import build_optimizer, freeze_word_embeddings, linear_schedule
 from cotune.training.precision import Precision
 from cotune.training.progress import make_progress
 
@@ -173,6 +173,8 @@ def fit(
     # the same seed on every rank would give every rank the same dropout masks
     torch.manual_seed(cfg.seed + world.rank)
     precision = Precision(cfg.precision, next(model.parameters()).device)
+    if cfg.freeze_word_embeddings:
+        freeze_word_embeddings(model)
     optimizer = build_optimizer(model, cfg)
     scheduler = linear_schedule(optimizer, warmup, total)
     trainable = [p for p in model.parameters() if p.requires_grad]
