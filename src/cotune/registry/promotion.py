@@ -146,6 +146,10 @@ def challenge(
     folder = Path(candidate)
     if folder.is_dir():
         info = None
+    elif "/" in candidate or "\\" in candidate:  # a path, not NAME:VERSION
+        raise ArtifactError(
+            "no such artifact folder", where=candidate, fix="train it first, or check the path"
+        )
     else:
         info = registry.get(candidate)
         folder = Path(info.source)
