@@ -335,7 +335,7 @@ def _card_markdown(meta: dict[str, Any]) -> str:
         "## Data",
         "",
         *(f"- {k}: `{v['path']}` (sha256 {v['sha256_16']})" for k, v in card["data"].items()),
-        f"- split: {card['split']}",
+        "- split: " + ", ".join(f"{k} {v}" for k, v in card["split"].items()),
         f"- FAQ entries: {card['faq_entries']}; training languages: {card['languages']}",
         f"- vocabulary extended with CJK characters: {card['extend_vocab']}",
         "",

@@ -18,8 +18,9 @@ class _Section(BaseModel):
 
 
 def _intent_train() -> TrainConfig:
-    # a few hundred short utterances: more epochs and a higher rate than a corpus run
-    return TrainConfig(epochs=6, lr=1e-4, batch_size=16, seed=13, warmup_ratio=0.1)
+    # a few hundred short utterances: more epochs and higher rates than a corpus run (on the
+    # demo, 10 epochs at 3e-4 / head 3e-3 reached 0.64 dev accuracy where 6 at 1e-4 reached 0.43)
+    return TrainConfig(epochs=10, lr=3e-4, head_lr=3e-3, batch_size=16, seed=13, warmup_ratio=0.1)
 
 
 class IntentModelConfig(_Section):
