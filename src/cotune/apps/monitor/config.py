@@ -80,7 +80,9 @@ class DetectorConfig(Section):
         20, ge=1, description="Windows with fewer events are never alerted (3 of 4 is no crisis)."
     )
     min_lift: float = Field(
-        1.3, ge=1.0, description="Observed negative share must be at least this times the baseline."
+        1.15,
+        ge=1.0,
+        description="Observed negative share must be at least this times the baseline.",
     )
     p_value: float = Field(
         1e-3,
@@ -89,10 +91,16 @@ class DetectorConfig(Section):
         description="beta-binomial: alert when P(this many negatives or more | baseline) is below.",
     )
     baseline_strength: float = Field(
-        200.0,
+        2000.0,
         gt=0,
         description="beta-binomial: cap on the baseline's pseudo-count, so it is never certain "
         "(keeps slow drifts from alerting as surges).",
+    )
+    span_windows: int = Field(
+        2,
+        ge=1,
+        le=12,
+        description="beta-binomial: also test the sum of this many latest windows (1: each alone).",
     )
     cusum_h: float = Field(12.0, gt=0, description="cusum: alarm level of the statistic (nats).")
     cusum_lift: float = Field(

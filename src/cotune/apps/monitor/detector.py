@@ -46,7 +46,7 @@ def severity_of(lift: float) -> str:
 
 
 def new_state() -> dict[str, Any]:
-    return {"neg": 0.0, "other": 0.0, "windows": 0, "cusum": 0.0, "last_win": None}
+    return {"neg": 0.0, "other": 0.0, "windows": 0, "cusum": 0.0, "last_win": None, "recent": []}
 
 
 class Detector:
@@ -70,11 +70,21 @@ class Detector:
         ready = st["windows"] >= cfg.warmup_windows and n >= cfg.min_volume
         p_value: float | None = None
         statistic: float | None = None
+        recent = [r for r in st.get("recent", []) if 0 < win - r[0] < cfg.span_windows]
         if cfg.method == "beta-binomial":
             strength = min(mass + 1.0, cfg.baseline_strength)
             a, b = baseline * strength, (1 - baseline) * strength
-            p_value = float(betabinom.sf(k - 1, n, a, b)) if n else 1.0
-            surge = ready and p_value < cfg.p_value and lift >= cfg.min_lift
+            # this window alone, and summed with the windows just before it: a sustained
+            # moderate surge shows in the sum before any one window is sure (Bonferroni over both)
+            tests = [(n, k)]
+            if recent:
+                tests.append((n + sum(r[1] for r in recent), k + sum(r[2] for r in recent)))
+            surge, p_value = False, 1.0
+            for tn, tk in tests:
+                p = float(betabinom.sf(tk - 1, tn, a, b)) * len(tests) if tn else 1.0
+                p_value = min(p_value, p)
+                surge = surge or (p < cfg.p_value and tk / max(tn, 1) >= cfg.min_lift * baseline)
+            surge = ready and surge
         elif cfg.method == "cusum":
             p0 = min(max(baseline, 1e-4), 0.99)
             p1 = min(cfg.cusum_lift * p0, 0.999)
@@ -90,6 +100,9 @@ class Detector:
         st["other"] += weight * (n - k)
         st["windows"] += 1
         st["last_win"] = win
+        st["recent"] = (
+            [*recent, [win, n, k]][-(cfg.span_windows - 1) :] if cfg.span_windows > 1 else []
+        )
         return Verdict(surge, baseline, observed, n, k, p_value, statistic, severity_of(lift))
 
 
