@@ -540,7 +540,7 @@ def main() -> None:
     acc = float((truth == pred).mean())
     print(
         f"held-out texts {len(texts)}, classifier accuracy {acc:.3f}, "
-        f"recall(neg) {pred[truth].mean():.3f}, positives read as negative {pred[~truth].mean():.3f}"
+        f"recall(neg) {pred[truth].mean():.3f}, positives as negative {pred[~truth].mean():.3f}"
     )
     if args.part in ("detect", "all"):
         t0 = time.perf_counter()
