@@ -338,3 +338,12 @@ def test_cli_build_flags_and_refusals(tiny_backbone: Path, tmp_path: Path) -> No
     assert result.exit_code == 2 and "no intents file" in result.output
     help_text = runner.invoke(app, ["assistant", "build", "--help"]).output
     assert "cotune assistant build examples/support-demo" in help_text
+
+
+def test_config_reads_yaml_on_off_as_the_words() -> None:
+    """`--intent.extend_vocab off` arrives as YAML's False; it must mean "off", not fail."""
+    for value, word in ((False, "off"), (True, "on"), ("auto", "auto")):
+        cfg = AssistantConfig(intents=Path("i"), faq=Path("f"), intent={"extend_vocab": value})
+        assert cfg.intent.extend_vocab == word
+    with pytest.raises(ValueError, match="extend_vocab"):
+        AssistantConfig(intents=Path("i"), faq=Path("f"), intent={"extend_vocab": "maybe"})

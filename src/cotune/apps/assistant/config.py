@@ -4,13 +4,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from cotune.config.schema import MethodConfig, TrainConfig
 
 SCHEMA_VERSION = 1
+
+
+def _on_off(value: Any) -> Any:
+    # YAML (and so a --flag value) reads on/off/yes/no as booleans
+    return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+
+OnOffAuto = Annotated[Literal["auto", "on", "off"], BeforeValidator(_on_off)]
 
 
 class _Section(BaseModel):
@@ -30,7 +38,7 @@ class IntentModelConfig(_Section):
         default_factory=MethodConfig, description="Adaptation method (`cotune methods list`)."
     )
     train: TrainConfig = Field(default_factory=_intent_train, description="Training settings.")
-    extend_vocab: Literal["auto", "on", "off"] = Field(
+    extend_vocab: OnOffAuto = Field(
         "auto",
         description="Add the CJK characters of the training text that the backbone lacks "
         "(cotune's vocabulary extension). auto: on when some training text is Chinese.",
