@@ -17,7 +17,7 @@ from typing import Any
 
 from cotune.data.examples import Example, TextExample, TokenExample
 from cotune.explain.layout import TextLayout, span_target
-from cotune.explain.local import Explainer, TargetExplanation, word_scores
+from cotune.explain.local import Explainer, TargetExplanation
 from cotune.tasks.token_classification import bio_spans
 
 
@@ -162,16 +162,15 @@ def _ner_errors(
         ]
         explanations = [target.to_dict()]
         if same_words:
-            window, gold_target = span_target(explainer.predictor, layout, same_words[0], a, b)
-            result = explainer.scores(layout, window, gold_target)
-            scores = word_scores(layout, window, result.scores)
+            windows, gold_target = span_target(explainer.predictor, layout, same_words[0], a, b)
+            scores = explainer.attribute(layout, windows, gold_target).scores
             explanations.append(
                 {
                     "label": same_words[0],
                     "method": explainer.method.name,
                     "entity": gold_target.entity,
                     "gold": True,
-                    "probability": round(explainer.probability(layout, window, gold_target), 6),
+                    "probability": round(explainer.probability(layout, windows, gold_target), 6),
                     "words": [
                         {
                             "word": layout.text[s:e],

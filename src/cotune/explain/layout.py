@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from cotune.data.examples import TokenExample
+from cotune.data.examples import TextExample, TokenExample
 from cotune.data.tagging import split_tag
 from cotune.errors import ConfigError, DataError
 from cotune.tasks.words import word_spans
@@ -63,7 +63,8 @@ class TextLayout:
     text: str
     spans: list[tuple[int, int]]  # character offsets of each word
     windows: list[Window]
-    targets: list[tuple[int, Target]] = field(default_factory=list)  # (window index, target)
+    # (the windows a target's logit is read from, the target); several: their mean
+    targets: list[tuple[list[int], Target]] = field(default_factory=list)
     prediction: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -104,30 +105,77 @@ def check_labels(predictor: Any, wanted: Sequence[str] | None) -> list[str] | No
 
 
 def classification_layout(
-    predictor: Any, text: str, prediction: Any, wanted: list[str] | None
+    predictor: Any, text: str, prediction: Any, wanted: list[str] | None, model: Any
 ) -> TextLayout:
+    """The windows `predict` reads (one for a text that fits; overlapping full-length windows
+    for a longer one, unless `long_texts: truncate`) and one target per label asked for. Each
+    target reads the windows its text logit comes from: every window (mean) or the one holding
+    that label's highest logit (max)."""
+    from cotune.tasks.sequence_classification import window_bounds
     from cotune.uses.predict import as_dict
 
-    tok, max_length = predictor.tokenizer, predictor.task.cfg.max_length
+    task, tok = predictor.task, predictor.tokenizer
+    cfg = task.cfg
     spans = word_spans(text, tok)
-    # the call SequenceClassification.encode makes, with offsets
-    enc = tok(text, truncation=True, max_length=max_length, return_offsets_mapping=True)
-    word_of = [_word_at(spans, s, e) for s, e in enc["offset_mapping"]]
-    layout = TextLayout(text, spans, [Window(list(enc["input_ids"]), word_of)])
-    seen = {w for w in word_of if w >= 0}
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    ids, offsets = list(enc["input_ids"]), list(enc["offset_mapping"])
+    prefix, suffix = task._frame()  # the task's own [CLS] ... [SEP] frame
+    budget = cfg.max_length - len(prefix) - len(suffix)
+    bounds = window_bounds(len(ids), budget, cfg.window_overlap)
+    if cfg.long_texts == "truncate":
+        bounds = bounds[:1]
+    windows = [
+        Window(
+            prefix + ids[a:b] + suffix,
+            [-1] * len(prefix)
+            + [_word_at(spans, *offsets[k]) for k in range(a, b)]
+            + [-1] * len(suffix),
+        )
+        for a, b in bounds
+    ]
+    expected = [f.input_ids for f in task.windows([TextExample(text, [])])]
+    if [w.input_ids for w in windows] != expected:  # the task's windowing changed under us
+        raise RuntimeError("explain: window layout does not match the task's encoding")
+    layout = TextLayout(text, spans, windows)
+    seen = {w for win in windows for w in win.word_of if w >= 0}
     if len(seen) < len(spans):
-        first_unseen = min(k for k in range(len(spans)) if k not in seen)
         layout.notes.append(
-            f"truncated at max_length={max_length} tokens, as predict does: the "
-            f"{len(spans) - len(seen)} words from character {spans[first_unseen][0]} on are not "
-            "seen by the model and get no attribution"
+            f"truncated at max_length={cfg.max_length} tokens, as predict does "
+            f"(long_texts: truncate): {len(spans) - len(seen)} words are not seen by the model "
+            "and get no attribution"
+        )
+    elif len(windows) > 1:
+        how = "averages" if cfg.long_texts == "mean" else "takes each label's highest logit over"
+        layout.notes.append(
+            f"longer than max_length={cfg.max_length} tokens: read as {len(windows)} "
+            f"overlapping windows as predict does, which {how} the windows' logits; each word's "
+            "score is explained through the window(s) the label's logit comes from"
         )
     layout.prediction = as_dict(text, prediction)
-    multi = bool(getattr(predictor.task, "multi_label", False))
+    multi = bool(getattr(task, "multi_label", False))
     labels = wanted or list(prediction.labels) or [prediction.top(1)[0][0]]
     index = {lab: i for i, lab in enumerate(predictor.meta.labels)}
-    layout.targets = [(0, Target(lab, [index[lab]], multi_label=multi)) for lab in labels]
+    for lab in labels:
+        target = Target(lab, [index[lab]], multi_label=multi)
+        layout.targets.append((_windows_of(model, windows, target, cfg.long_texts), target))
     return layout
+
+
+@torch.no_grad()
+def _windows_of(model: Any, windows: list[Window], target: Target, how: str) -> list[int]:
+    if how != "max" or len(windows) == 1:
+        return list(range(len(windows)))
+    from cotune.explain.model import device_of
+
+    width = max(len(w.input_ids) for w in windows)
+    ids = torch.zeros((len(windows), width), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, w in enumerate(windows):
+        ids[row, : len(w.input_ids)] = torch.tensor(w.input_ids)
+        mask[row, : len(w.input_ids)] = 1
+    device = device_of(model)
+    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+    return [int(target.logit(logits).argmax())]
 
 
 def _word_at(spans: list[tuple[int, int]], start: int, end: int) -> int:
@@ -186,7 +234,7 @@ def ner_layout(
         k = owner[a]
         win = windows[k]
         positions = [win.word_of.index(w) for w in range(a, b) if w in win.word_of]
-        layout.targets.append((k, _entity_target(model, win, positions, ent)))
+        layout.targets.append(([k], _entity_target(model, win, positions, ent)))
     return layout
 
 
@@ -214,7 +262,7 @@ def joined_tokens(tokens: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
 
 def span_target(
     predictor: Any, layout: TextLayout, label: str, a: int, b: int
-) -> tuple[int, Target]:
+) -> tuple[list[int], Target]:
     """A target for words a..b-1 read as a `label` entity (B-label, I-label...) whatever the
     model predicted there: what speaks for and against the type a gold entity has."""
     ids = predictor.task.label2id
@@ -225,4 +273,4 @@ def span_target(
     classes = [ids[f"B-{label}" if w == a else f"I-{label}"] for w in words]
     start, end = layout.spans[a][0], layout.spans[b - 1][1]
     entity = {"start": start, "end": end, "text": layout.text[start:end], "score": 0.0}
-    return owner, Target(label, classes, positions, entity)
+    return [owner], Target(label, classes, positions, entity)

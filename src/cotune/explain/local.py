@@ -99,6 +99,21 @@ def word_scores(layout: TextLayout, window: int, scores: torch.Tensor) -> list[f
     return out
 
 
+@dataclass
+class WordAttribution:
+    """Per-word scores of one target, read through one or several windows (their mean: a long
+    text's logit is the mean of its windows' logits, and attribution is linear in it)."""
+
+    scores: list[float | None]
+    logit: float | None = None
+    baseline_logit: float | None = None
+    delta: float | None = None
+
+
+def _mean_of(values: list[float | None]) -> float | None:
+    return None if any(v is None for v in values) else sum(v or 0.0 for v in values) / len(values)
+
+
 class Explainer:
     """Explains a loaded artifact's predictions with one attribution method.
 
@@ -136,7 +151,7 @@ class Explainer:
                 for t, p in zip(texts, predictions, strict=True)
             ]
         return [
-            classification_layout(self.predictor, t, p, wanted)
+            classification_layout(self.predictor, t, p, wanted, self.model)
             for t, p in zip(texts, predictions, strict=True)
         ]
 
@@ -161,14 +176,21 @@ class Explainer:
         return out
 
     def faithfulness(
-        self, layout: TextLayout, window: int, target: Target, scores: Sequence[float | None]
-    ) -> TargetFaithfulness:
-        """ERASER scores of word `scores` for one target (deletion; NER: [MASK])."""
+        self,
+        layout: TextLayout,
+        windows: list[int],
+        target: Target,
+        scores: Sequence[float | None],
+    ) -> TargetFaithfulness | None:
+        """ERASER scores of word `scores` for one target (deletion; NER: [MASK]). None for a
+        target read through several windows: removal there would move the window cuts."""
+        if len(windows) != 1:
+            return None
         tok = self.predictor.tokenizer
         mask = tok.mask_token_id if tok.mask_token_id is not None else tok.unk_token_id
         return faithfulness(
             self.model,
-            layout.windows[window],
+            layout.windows[windows[0]],
             target,
             scores,
             removal="mask" if self.ner else "delete",
@@ -177,29 +199,55 @@ class Explainer:
         )
 
     @torch.no_grad()
-    def probability(self, layout: TextLayout, window: int, target: Target) -> float:
-        """The model's probability of `target` on the window (an entity's mean over words)."""
-        ids = torch.tensor([layout.windows[window].input_ids], device=device_of(self.model))
-        logits = self.model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits.float()
-        return float(target.probability(logits)[0])
+    def probability(self, layout: TextLayout, windows: list[int], target: Target) -> float:
+        """The model's probability of `target` (an entity's mean over words; several windows:
+        from their mean logits, as predict reads a long text)."""
+        rows = [layout.windows[k].input_ids for k in windows]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.context.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = torch.tensor(r)
+            mask[i, : len(r)] = 1
+        device = device_of(self.model)
+        logits = self.model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+        return float(target.probability(logits.float().mean(dim=0, keepdim=True))[0])
 
     def scores(self, layout: TextLayout, window: int, target: Target) -> TokenScores:
+        """Token scores of one window (the registered method's own output)."""
         return self.method.attribute(self.context, layout.windows[window], target)
+
+    def attribute(self, layout: TextLayout, windows: list[int], target: Target) -> WordAttribution:
+        """Word scores of `target`, averaged over the windows its logit is read from."""
+        parts = [(k, self.scores(layout, k, target)) for k in windows]
+        per_word: list[float | None] = [None] * len(layout.spans)
+        for k, part in parts:
+            for w, v in enumerate(word_scores(layout, k, part.scores)):
+                if v is not None:
+                    per_word[w] = (per_word[w] or 0.0) + v / len(parts)
+        return WordAttribution(
+            per_word,
+            _mean_of([p.logit for _, p in parts]),
+            _mean_of([p.baseline_logit for _, p in parts]),
+            _mean_of([p.delta for _, p in parts]),
+        )
 
     def explain_layout(self, layout: TextLayout, *, faithful: bool = False) -> TextExplanation:
         """Attributions of every target of `layout`; `faithful` adds each one's ERASER scores."""
         targets = []
-        for window, target in layout.targets:
-            result = self.scores(layout, window, target)
-            per_word = word_scores(layout, window, result.scores)
-            eraser = self.faithfulness(layout, window, target, per_word) if faithful else None
+        notes = list(layout.notes)
+        for windows, target in layout.targets:
+            result = self.attribute(layout, windows, target)
+            eraser = self.faithfulness(layout, windows, target, result.scores) if faithful else None
+            if faithful and eraser is None:
+                notes.append(f"{target.label}: no faithfulness scores for a multi-window text")
             targets.append(
                 TargetExplanation(
                     label=target.label,
                     method=self.method.name,
                     words=[
                         WordScore(layout.text[s:e], s, e, v)
-                        for (s, e), v in zip(layout.spans, per_word, strict=True)
+                        for (s, e), v in zip(layout.spans, result.scores, strict=True)
                     ],
                     probability=_probability(layout, target),
                     entity=target.entity,
@@ -209,7 +257,6 @@ class Explainer:
                     faithfulness=None if eraser is None else eraser.to_dict(),
                 )
             )
-        notes = list(layout.notes)
         if self.ner and not layout.targets:
             notes.append("no entity predicted (or none of the types asked for): nothing to explain")
         return TextExplanation(layout.text, layout.prediction, targets, notes)
