@@ -37,6 +37,26 @@ class Predictor:
     def evaluate(self, examples: Sequence[Example], batch_size: int = 64) -> dict[str, Any]:
         return self.task.evaluate(self.model, examples, batch_size)
 
+    def to(self, device: str, *, where: str = "--device") -> Predictor:
+        """Run on `device` (auto, cpu, cuda): a PyTorch model moves there (auto: a CUDA GPU when
+        one is visible); an ONNX graph runs on onnxruntime's CPU provider, so `cuda` is refused
+        for it and `auto` keeps it there."""
+        import torch
+
+        from cotune.training.distributed import pick_device
+
+        if not isinstance(self.model, torch.nn.Module):
+            if device == "cuda":
+                raise ConfigError(
+                    "an ONNX graph runs on the CPU here (onnxruntime's CPU provider)",
+                    where=where,
+                    fix="leave out --device cuda, or run the PyTorch model on the GPU "
+                    "(without --onnx / with --backend torch)",
+                )
+            return self
+        self.model.to(pick_device(device, where=where))
+        return self
+
 
 def load_artifact(folder: str | Path) -> Predictor:
     folder = Path(folder)

@@ -18,6 +18,7 @@ rebuilt and --split picks its part; a file is evaluated whole.
   cotune evaluate runs/wnut16-full --data my_ner.conll
   cotune evaluate runs/wnut16-full --onnx int8   # the graph `cotune export` wrote
   cotune evaluate runs/wnut16-full --onnx int8 --int8-kernels exact   # as a VNNI CPU runs it
+  cotune evaluate runs/wnut16-full --device cuda   # on the GPU
 """
 
 
@@ -39,6 +40,11 @@ def evaluate(
     repair_tags: bool = typer.Option(
         False, "--repair-tags", help="Read an I- tag that continues no entity as its start."
     ),
+    device: str = typer.Option(
+        "auto",
+        "--device",
+        help="auto, cpu or cuda: where the PyTorch model runs (auto: a GPU when one is visible).",
+    ),
 ) -> None:
     from cotune.uses.evaluate import evaluate_artifact
 
@@ -50,6 +56,7 @@ def evaluate(
         onnx=onnx,
         int8_kernels=int8_kernels,
         repair_tags=repair_tags,
+        device=device,
     )
     print_json(metrics)
     if output:

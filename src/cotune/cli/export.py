@@ -38,6 +38,7 @@ def export(
     smooth_alpha: float = option(ExportOptions, "smooth_alpha"),
     int8_kernels: str = option(ExportOptions, "int8_kernels"),
     batch_size: int = option(ExportOptions, "batch_size"),
+    device: str = option(ExportOptions, "device"),
 ) -> None:
     from cotune.export.exact_int8 import int8_kernels_saturate
     from cotune.export.pipeline import export_artifact
@@ -53,6 +54,7 @@ def export(
             "smooth_alpha": smooth_alpha,
             "int8_kernels": int8_kernels,
             "batch_size": batch_size,
+            "device": device,
         },
         "export",
     )

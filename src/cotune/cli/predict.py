@@ -20,6 +20,7 @@ same --output; an --output holding anything else is refused, never appended to.
 
 \b
   cotune predict runs/wnut16-full "Obama visited Paris with Apple executives"
+  cotune predict runs/wnut16-full tweets.txt --output tags.jsonl --device cuda
   cotune predict runs/rt-polarity-full reviews.jsonl --output predictions.jsonl
   cotune predict runs/rt-polarity-full --input reviews.jsonl --output predictions.jsonl
   cotune predict runs/wnut16-full --onnx int8 "Obama visited Paris"   # after `cotune export`
@@ -38,6 +39,7 @@ def predict(
     top_k: int = option(PredictOptions, "top_k"),
     quiet: bool = option(PredictOptions, "quiet", "-q"),
     onnx: str = option(PredictOptions, "onnx"),
+    device: str = option(PredictOptions, "device"),
 ) -> None:
     from cotune.errors import ConfigError, DataError
     from cotune.export.runtime import load_predictor
@@ -45,7 +47,13 @@ def predict(
 
     opts = build(
         PredictOptions,
-        {"batch_size": batch_size, "top_k": top_k, "quiet": quiet, "onnx": onnx},
+        {
+            "batch_size": batch_size,
+            "top_k": top_k,
+            "quiet": quiet,
+            "onnx": onnx,
+            "device": device,
+        },
         "predict",
     )
     if (inputs is None) == (input_file is None):
@@ -65,7 +73,7 @@ def predict(
             where="the input argument",
             fix="check the path (a text to predict holds a space or lacks a file suffix)",
         )
-    predictor = load_predictor(model, opts.onnx)
+    predictor = load_predictor(model, opts.onnx).to(opts.device)
     if _names_a_file(inputs):
         n = predict_file(
             predictor,

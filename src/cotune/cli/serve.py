@@ -21,6 +21,7 @@ SIGTERM or Ctrl-C finishes the requests in flight, then exits.
 
 \b
   cotune serve runs/wnut16-full
+  cotune serve runs/wnut16-full --device cuda      # PyTorch models on the GPU
   cotune serve ner=runs/wnut16-full sentiment=runs/rt-polarity-full --backend onnx-int8
   COTUNE_API_KEYS=secret1,secret2 cotune serve runs/wnut16-full --api-keys-env COTUNE_API_KEYS
 """
@@ -42,6 +43,7 @@ def serve(
     port: int = option(ServeSettings, "port"),
     backend: str = option(ServeSettings, "backend"),
     threads: int = option(ServeSettings, "threads"),
+    device: str = option(ServeSettings, "device"),
     max_batch: int = option(ServeSettings, "max_batch"),
     max_wait_ms: float = option(ServeSettings, "max_wait_ms"),
     max_queue: int = option(ServeSettings, "max_queue"),
@@ -68,6 +70,7 @@ def serve(
         "port": port,
         "backend": backend,
         "threads": threads,
+        "device": device,
         "max_batch": max_batch,
         "max_wait_ms": max_wait_ms,
         "max_queue": max_queue,
@@ -87,7 +90,7 @@ def serve(
         )
     torch.set_num_threads(settings.threads)
     model_specs, mounts = load_mounts(artifacts, settings)
-    models = load_models(model_specs, settings.backend, settings.threads)
+    models = load_models(model_specs, settings.backend, settings.threads, settings.device)
     if not models and not mounts:
         raise ConfigError("nothing to serve", fix="give at least one artifact or app folder")
     app = create_app(settings, models, mounts)

@@ -41,3 +41,8 @@ class ExportOptions(Section):
         "(exact), as VNNI, AMX and Arm dot-product CPUs compute them.",
     )
     batch_size: int = Field(64, ge=1, description="Batch size of the gate's evaluation.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="Where the PyTorch reference runs when the artifact records no dev figure "
+        "(auto: a CUDA GPU when visible); tracing and the ONNX graphs stay on the CPU.",
+    )

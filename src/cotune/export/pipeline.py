@@ -118,7 +118,8 @@ def export_artifact(
     splits = artifact_splits(predictor)
     examples = dev_examples(predictor, splits)
     if reference is None:  # an artifact without a recorded dev figure: measure PyTorch now
-        reference = float(predictor.evaluate(examples, batch_size)[name])
+        reference = float(predictor.to(opts.device).evaluate(examples, batch_size)[name])
+        predictor.to("cpu")  # parity probes and tracing run on the CPU, as onnxruntime does
 
     stage = folder / ONNX_DIR / f".staging-{uuid.uuid4().hex[:8]}"
     stage.mkdir(parents=True)

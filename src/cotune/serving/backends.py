@@ -132,7 +132,7 @@ def parse_spec(spec: str) -> tuple[str, Path]:
 
 
 def load_models(
-    specs: Sequence[str], kind: BackendKind = "torch", threads: int = 1
+    specs: Sequence[str], kind: BackendKind = "torch", threads: int = 1, device: str = "cpu"
 ) -> dict[str, Backend]:
     """Load every artifact once, keyed by its served name.
 
@@ -154,7 +154,7 @@ def load_models(
             )
         key = folder.resolve()
         if key not in loaded:
-            predictor = load_predictor(folder, kind, threads)
+            predictor = load_predictor(folder, kind, threads).to(device, where="--device")
             if kind == "torch":
                 base = (
                     predictor.meta.backbone.get("name"),

@@ -44,6 +44,11 @@ class ServeSettings(BaseModel):
         ge=1,
         description="Intra-op threads of each model's inference (default: all cores but one).",
     )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="Where torch models run: auto takes a CUDA GPU when visible (ONNX backends "
+        "run on the CPU).",
+    )
     max_batch: int = Field(32, ge=1, description="Most texts run through a model at once.")
     max_wait_ms: float = Field(
         5.0,

@@ -20,6 +20,7 @@ def evaluate_artifact(
     onnx: str | None = None,
     int8_kernels: str = "cpu",
     repair_tags: bool = False,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Metrics of the artifact's PyTorch model, or of its exported graph with `onnx` ("fp32" /
     "int8", written by `cotune export`): the same data, task code and metrics either way.
@@ -27,7 +28,7 @@ def evaluate_artifact(
     `repair_tags` reads an I- tag that continues no entity as its start (data.repair_tags)."""
     if split not in ("train", "dev", "test"):
         raise DataError(f"unknown split {split!r}", fix="use --split train, dev or test")
-    predictor = load_predictor(folder, onnx, int8_kernels=int8_kernels)
+    predictor = load_predictor(folder, onnx, int8_kernels=int8_kernels).to(device)
     trained_on = DataConfig(**predictor.meta.config["data"])
     if repair_tags:
         trained_on = trained_on.model_copy(update={"repair_tags": True})

@@ -17,3 +17,6 @@ class PredictOptions(Section):
         None, description="fp32 or int8: run the ONNX graph from `cotune export` instead."
     )
     quiet: bool = Field(False, description="No progress bar.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where the PyTorch model runs: auto takes a CUDA GPU when visible."
+    )
