@@ -347,3 +347,11 @@ def test_config_reads_yaml_on_off_as_the_words() -> None:
         assert cfg.intent.extend_vocab == word
     with pytest.raises(ValueError, match="extend_vocab"):
         AssistantConfig(intents=Path("i"), faq=Path("f"), intent={"extend_vocab": "maybe"})
+
+
+def test_setting_one_train_key_keeps_the_intent_defaults() -> None:
+    cfg = AssistantConfig.model_validate(
+        {"intents": "i", "faq": "f", "intent": {"train": {"threads": 1}}}
+    )
+    train = cfg.intent.train
+    assert (train.threads, train.epochs, train.lr, train.head_lr) == (1, 10, 3e-4, 3e-3)

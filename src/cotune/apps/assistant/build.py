@@ -197,8 +197,8 @@ def _build_into(
             "max_length": cfg.intent.max_length,
             "extend_vocab": {"min_freq": 1} if extend else None,
         },
-        method=cfg.intent.method,
-        train=cfg.intent.train,
+        method=cfg.intent.method.model_dump(),
+        train=cfg.intent.train.model_dump(),
         output_dir=tmp,
         tracking={"backend": "none"},
     )
