@@ -234,6 +234,12 @@ def ner_layout(
         k = owner[a]
         win = windows[k]
         positions = [win.word_of.index(w) for w in range(a, b) if w in win.word_of]
+        if len(positions) < b - a:
+            layout.notes.append(
+                f"the {ent.label} entity {ent.text[:40]!r} runs past the window that predicts "
+                f"its first word: it is explained through the {len(positions)} of its {b - a} "
+                "words that window holds"
+            )
         layout.targets.append(([k], _entity_target(model, win, positions, ent)))
     return layout
 
