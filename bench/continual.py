@@ -68,8 +68,15 @@ def imdb_reviews() -> list[dict[str, Any]]:
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """Atomically, and not at all when the file already holds these rows: the bench's runs
+    go in parallel processes that all prepare the same files."""
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    if path.is_file() and path.read_text() == text:
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text)
+    tmp.replace(path)
     return path
 
 
@@ -91,7 +98,7 @@ def imdb_split(n_train: int, n_dev: int, n_test: int, seed: int = 13) -> dict[st
     return {k: write_jsonl(OUT / "data" / f"imdb-{k}.jsonl", v) for k, v in parts.items()}
 
 
-def ner_periods() -> dict[str, Path]:
+def ner_periods(limit: int | None = None) -> dict[str, Path]:
     from cotune.config.schema import DataConfig
     from cotune.data import load_splits
     from cotune.data.examples import TokenExample
@@ -105,7 +112,7 @@ def ner_periods() -> dict[str, Path]:
     old, new = set(OLD_TYPES), {t[2:] for ex in splits.train for t in ex.tags if t != "O"}
     new -= old
     half = len(splits.train) // 2
-    first, second = splits.train[:half], splits.train[half:]
+    first, second = splits.train[:half][:limit], splits.train[half:][:limit]
     files = {
         "p1-train": [keep(ex, old) for ex in first],
         "p1-dev": [keep(ex, old) for ex in splits.dev],
@@ -190,11 +197,32 @@ def summarise(rows: dict[str, dict[str, Any]], parent: str, joint: str) -> None:
         )
 
 
+def ensure_parent(args: argparse.Namespace) -> Path:
+    """The shared runs/rt-polarity artifact, or (--parent-limit) a smaller one trained here
+    when that is not there yet: rt-polarity's first N training sentences, one epoch."""
+    parent = Path(args.parent)
+    if (parent / "cotune.json").is_file():
+        return parent
+    over = {
+        "data.limit": args.parent_limit,
+        "model.max_length": 64,
+        "train.epochs": 1,
+    }
+    base = {
+        "task": "sequence-classification",
+        "data": {"source": "rt-polarity"},
+        "train": {"lr": 5e-5, "batch_size": 16, "seed": 42},
+    }
+    out, _ = train("rt-parent", base, over)
+    args.parent = str(out)
+    return out
+
+
 def scenario_imdb(args: argparse.Namespace) -> dict[str, Any]:
     from cotune.artifact.meta import ArtifactMeta
     from cotune.data.refs import load_examples
 
-    parent = Path(args.parent)
+    parent = ensure_parent(args)
     files = imdb_split(args.imdb_train, args.imdb_dev, args.imdb_test)
     own = ArtifactMeta.read(parent).config["data"]
     sets = {
@@ -218,7 +246,12 @@ def scenario_imdb(args: argparse.Namespace) -> dict[str, Any]:
         "plain": warm,
         "replay": {**warm, "continual.replay": {"source": "rt-polarity", "size": args.replay}},
         "l2sp": {**warm, "continual.penalty": "l2sp", "continual.strength": args.l2sp},
-        "ewc": {**warm, "continual.penalty": "ewc", "continual.strength": args.ewc},
+        "ewc": {
+            **warm,
+            "continual.penalty": "ewc",
+            "continual.strength": args.ewc,
+            "continual.fisher_examples": 200,
+        },
         "replay+l2sp": {
             **warm,
             "continual.replay": {"source": "rt-polarity", "size": args.replay},
@@ -228,17 +261,20 @@ def scenario_imdb(args: argparse.Namespace) -> dict[str, Any]:
         # joint: both data sets from the base backbone (rt-polarity train in full as "replay")
         "joint": {"continual.replay": {"source": "rt-polarity", "size": 10**6}},
     }
-    rows: dict[str, dict[str, Any]] = {"parent": {**cls_scores(parent, sets, args.max_length)}}
-    print("parent", rows["parent"], flush=True)
+    rows: dict[str, dict[str, Any]] = {}
+    if not args.runs or "parent" in args.runs:
+        rows["parent"] = cls_scores(parent, sets, args.max_length)
+        print("parent", rows["parent"], flush=True)
     for name, over in runs.items():
         if args.runs and name not in args.runs:
             continue
         out, secs = train(f"imdb-{name}", base, over)
         rows[name] = {**cls_scores(out, sets, args.max_length), "train_seconds": secs}
         print(name, rows[name], flush=True)
-    if "joint" in rows:
+    if "joint" in rows and "parent" in rows:
         summarise(rows, "parent", "joint")
     return {
+        "parent": str(parent),
         "sizes": {k: len(v) for k, v in sets.items()} | {"imdb_train": args.imdb_train},
         "max_length": args.max_length,
         "epochs": args.epochs,
@@ -253,13 +289,13 @@ def scenario_imdb(args: argparse.Namespace) -> dict[str, Any]:
 def scenario_ner(args: argparse.Namespace) -> dict[str, Any]:
     from cotune.data.refs import load_examples
 
-    files = ner_periods()
+    files = ner_periods(args.ner_limit)
     test = load_examples(str(files["test"]))
     all_types = sorted({t[2:] for ex in test for t in ex.tags if t != "O"})
     new_types = [t for t in all_types if t not in OLD_TYPES]
     base = {
         "task": "token-classification",
-        "model": {"backbone": "minilm-l6", "max_length": 128},
+        "model": {"backbone": "minilm-l6", "max_length": args.ner_max_length},
         "train": {
             "epochs": args.ner_epochs,
             "lr": 1e-4,
@@ -269,11 +305,13 @@ def scenario_ner(args: argparse.Namespace) -> dict[str, Any]:
         },
     }
     p1 = {"data.train": str(files["p1-train"]), "data.dev": str(files["p1-dev"])}
-    parent, secs = train("ner-period1", base, p1)
-    rows: dict[str, dict[str, Any]] = {
-        "parent": {**ner_scores(parent, test, new_types), "train_seconds": secs}
-    }
-    print("parent", rows["parent"], flush=True)
+    parent, secs = OUT / "ner-period1", 0.0
+    if not (parent / "cotune.json").is_file():  # separate processes share one period 1
+        parent, secs = train("ner-period1", base, p1)
+    rows: dict[str, dict[str, Any]] = {}
+    if not args.runs or "parent" in args.runs:
+        rows["parent"] = {**ner_scores(parent, test, new_types), "train_seconds": secs}
+        print("parent", rows["parent"], flush=True)
     p2 = {
         "data.train": str(files["p2-train"]),
         "data.dev": str(files["p2-dev"]),
@@ -308,13 +346,15 @@ def scenario_ner(args: argparse.Namespace) -> dict[str, Any]:
         out, secs = train(f"ner-{name}", base, over)
         rows[name] = {**ner_scores(out, test, new_types), "train_seconds": secs}
         print(name, rows[name], flush=True)
-    if "joint" in rows:
+    if "joint" in rows and "parent" in rows:
         summarise(rows, "parent", "joint")
     return {
         "old_types": OLD_TYPES,
         "new_types": new_types,
         "test_sentences": len(test),
         "epochs": args.ner_epochs,
+        "sentences_per_period": args.ner_limit,
+        "max_length": args.ner_max_length,
         "replay": args.ner_replay,
         "metric": "micro F1 over the type group (seqeval strict)",
         "rows": rows,
@@ -332,7 +372,7 @@ def drift_checks(args: argparse.Namespace) -> dict[str, Any]:
     from cotune.drift.features import observe
     from cotune.drift.report import run_checks
 
-    parent = load_artifact(args.parent)
+    parent = load_artifact(ensure_parent(args))
     own = parent.meta.config["data"]
     opts = DriftOptions(permutations=args.permutations)
     files = imdb_split(args.imdb_train, args.imdb_dev, args.imdb_test)
@@ -411,9 +451,13 @@ def table(s: dict[str, Any], metric: str) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=["imdb", "ner", "drift"], action="append")
+    ap.add_argument("--only", choices=["imdb", "ner", "drift", "merge"], action="append")
+    ap.add_argument(
+        "--merge", nargs="*", default=[], help="with --only merge: partial result files to join"
+    )
     ap.add_argument("--runs", nargs="*", help="only these runs (plain, replay, l2sp, ...)")
     ap.add_argument("--parent", default=str(ROOT / "runs" / "rt-polarity"))
+    ap.add_argument("--parent-limit", type=int, default=1000, help="if --parent is missing")
     ap.add_argument("--imdb-train", type=int, default=600)
     ap.add_argument("--imdb-dev", type=int, default=100)
     ap.add_argument("--imdb-test", type=int, default=300)
@@ -424,6 +468,8 @@ def main() -> None:
     ap.add_argument("--ewc", type=float, default=1.0)
     ap.add_argument("--ner-epochs", type=float, default=4)
     ap.add_argument("--ner-replay", type=int, default=400)
+    ap.add_argument("--ner-limit", type=int, default=None, help="sentences per period")
+    ap.add_argument("--ner-max-length", type=int, default=128)
     ap.add_argument("--resample", type=int, default=300)
     ap.add_argument("--permutations", type=int, default=500)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "continual.json"))
@@ -436,6 +482,22 @@ def main() -> None:
     results["date"] = dt.date.today().isoformat()
     results["note"] = "2-core CPU shared with other engineers' jobs: seconds are noisy"
     only = set(args.only or ["imdb", "ner", "drift"])
+    if "merge" in only:  # runs done in separate processes, joined into one table
+        for part in args.merge:
+            got = json.loads(Path(part).read_text())
+            for key in ("imdb", "ner"):
+                if key in got:
+                    prev = results.get(key, {})
+                    results[key] = {
+                        **got[key],
+                        "rows": {**prev.get("rows", {}), **got[key]["rows"]},
+                    }
+            if "drift" in got:
+                results["drift"] = got["drift"]
+        for key in ("imdb", "ner"):
+            rows = results.get(key, {}).get("rows", {})
+            if "parent" in rows and "joint" in rows:
+                summarise(rows, "parent", "joint")
     if "drift" in only:
         results["drift"] = drift_checks(args)
         print(
