@@ -220,12 +220,18 @@ def make_events(texts: list[str], n: int, seed: int, topics: int = 5) -> list[di
     ]
 
 
-def monitor_cfg(folder: Path, url: str | None = None, threads: int = 2) -> Any:
+def monitor_cfg(
+    folder: Path, url: str | None = None, threads: int = 2, artifact: Path | None = None
+) -> Any:
     from cotune.apps.monitor.config import MonitorConfig
 
     cfg = MonitorConfig.model_validate(
         {
-            "models": {"sentiment": str(ARTIFACT), "batch_size": 64, "threads": threads},
+            "models": {
+                "sentiment": str(artifact or ARTIFACT),
+                "batch_size": 64,
+                "threads": threads,
+            },
             "alerts": {"sinks": []},
             "store": {"url": url},
         }
@@ -327,7 +333,7 @@ from cotune.apps.monitor.config import SourceConfig
 from cotune.apps.monitor.engine import Monitor
 from cotune.apps.monitor.sources import RedisSource
 from pathlib import Path
-cfg = monitor_cfg(Path(sys.argv[1]), sys.argv[2], threads=1)
+cfg = monitor_cfg(Path(sys.argv[1]), sys.argv[2], threads=1, artifact=Path(sys.argv[6]))
 src_cfg = SourceConfig(
     type="redis", redis_url=sys.argv[3], stream="bench", consumer=sys.argv[5], block_ms=200
 )
@@ -367,7 +373,17 @@ def redis_workers(texts: list[str], n_events: int) -> dict[str, Any]:
             store = f"sqlite:///{tmp}/monitor.db"
             procs = [
                 subprocess.Popen(
-                    [sys.executable, "-c", WORKER, tmp, store, url, str(ROOT / "bench"), f"w{i}"],
+                    [
+                        sys.executable,
+                        "-c",
+                        WORKER,
+                        tmp,
+                        store,
+                        url,
+                        str(ROOT / "bench"),
+                        f"w{i}",
+                        str(ARTIFACT),
+                    ],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     text=True,
@@ -528,12 +544,15 @@ def main() -> None:
     )
     ap.add_argument("part", choices=["detect", "throughput", "redis", "finance", "all"])
     ap.add_argument("--epochs", type=float, default=4)
+    ap.add_argument("--artifact", type=Path, default=ARTIFACT, help="sentiment artifact")
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--flat-days", type=float, default=8.0)
     ap.add_argument("--events", type=int, default=3000)
     ap.add_argument("--long", type=int, default=200_000)
     ap.add_argument("--batch", type=int, default=256)
     args = ap.parse_args()
+    global ARTIFACT
+    ARTIFACT = args.artifact.resolve()
     texts, truth, pred = held_out(ARTIFACT)
     acc = float((truth == pred).mean())
     print(
