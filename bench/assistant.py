@@ -313,6 +313,11 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    import faiss
+
+    # one OpenMP thread: on a machine shared with other jobs, threads that wait for each other
+    # at every barrier were several times slower than one (seen here with torch as well)
+    faiss.omp_set_num_threads(args.threads)
     parts = set(args.parts.split(","))
     result: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
