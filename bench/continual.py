@@ -41,6 +41,9 @@ from typing import Any
 os.environ.setdefault("COTUNE_TRACKING", "none")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# one thread a process: the runs go in parallel processes on a loaded 2-core machine, where
+# OpenMP threads spin-waiting for each other burn the CPU share a run gets
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
