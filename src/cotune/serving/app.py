@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from cotune import __version__
+from cotune.explain.service import ExplainerPool, check_explain_limits
 from cotune.serving.auth import HEADER, ApiKeys
 from cotune.serving.backends import Backend
 from cotune.serving.batcher import InferenceFailed, MicroBatcher, Overloaded, Stopped
@@ -107,6 +108,7 @@ def create_app(
         for name, backend in models.items()
     }
     ready = asyncio.Event()
+    explainers = ExplainerPool()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -227,6 +229,8 @@ def create_app(
             raise ApiError(422, "invalid_request", f"threshold: {name!r} is not multi-label")
         if request.top_k is not None and info.task == "token-classification":
             raise ApiError(422, "invalid_request", f"top_k: {name!r} is an NER model")
+        if request.explain:
+            check_explain_limits(texts)
         try:
             rows = await asyncio.wait_for(batchers[name].submit(texts), settings.timeout_s)
         except TimeoutError:
@@ -244,9 +248,12 @@ def create_app(
         except InferenceFailed as e:
             raise ApiError(500, "inference_failed", f"{e}; the server log has details") from None
         predictions = [shape_prediction(r, request, info) for r in rows]
-        return PredictResponse.model_validate(
-            {"model": name, "task": info.task, "predictions": predictions}
-        )
+        body = {"model": name, "task": info.task, "predictions": predictions}
+        if request.explain:
+            body["explanations"] = await explainers.explain(
+                name, models[name], texts, settings.timeout_s
+            )
+        return PredictResponse.model_validate(body)
 
     context = MountContext(settings, protected, auth)
     for mount in mounts:

@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
@@ -35,6 +36,12 @@ class PredictRequest(BaseModel):
     )
     threshold: StrictFloat | None = Field(
         None, ge=0, le=1, description="Multi-label classification: probability to accept a label."
+    )
+    explain: StrictBool = Field(
+        False,
+        description="Also explain each prediction: integrated gradients per predicted label or "
+        "entity, a score per word with character offsets (few, short texts: 413 past "
+        "explain_max_texts / explain_max_chars).",
     )
 
     @model_validator(mode="after")
@@ -72,10 +79,38 @@ class ClassPrediction(BaseModel):
     scores: dict[str, float] = Field(description="Probability per label, most probable first.")
 
 
+class WordScore(BaseModel):
+    word: str
+    start: int = Field(description="Character offset: text[start:end] is the word.")
+    end: int
+    score: float | None = Field(description="Attribution to the target's logit; null: unseen.")
+
+
+class TargetExplanation(BaseModel):
+    label: str = Field(description="The label, or the entity's type.")
+    method: str
+    entity: dict[str, Any] | None = Field(None, description="NER: the entity explained.")
+    probability: float
+    logit: float | None = None
+    baseline_logit: float | None = None
+    convergence_delta: float | None = Field(
+        None, description="Sum of scores minus (logit - baseline_logit)."
+    )
+    words: list[WordScore]
+
+
+class TextExplanation(BaseModel):
+    explanations: list[TargetExplanation]
+    notes: list[str] = Field(default_factory=list)
+
+
 class PredictResponse(BaseModel):
     model: str
     task: str
     predictions: list[EntityPrediction] | list[ClassPrediction]
+    explanations: list[TextExplanation] | None = Field(
+        None, description="With explain: true, one per text, in order."
+    )
 
 
 class BaseInfo(BaseModel):
