@@ -204,6 +204,53 @@ def _key(r: dict[str, Any]) -> tuple[str, int, str, int]:
     return (r["corpus"], r["size"], r["variant"], r["seed"])
 
 
+def fidelity(artifact: Path, sources: list[str], ratio: float, seed: int = 0) -> dict[str, Any]:
+    """Does a synonym source keep the label? A model trained on the full corpus (an artifact of
+    `make train`) scores its own test split as it is and with synonym replacement (the synonym
+    operation alone, at `ratio`) from each source; inference only. A source whose replacements
+    keep the meaning keeps the score; antonyms ('good' -> 'bad') or wrong senses lower it."""
+    from cotune.artifact import load_artifact
+    from cotune.config.augment import AugmentConfig
+    from cotune.config.schema import DataConfig
+    from cotune.data import load_splits
+    from cotune.data.augment.apply import build_context, operations_for
+    from cotune.data.examples import TokenExample
+
+    predictor = load_artifact(artifact)
+    data = {k: v for k, v in predictor.meta.config["data"].items() if k != "augment"}
+    splits, _ = load_splits(DataConfig(**data))
+    test = splits.test
+    kind = "tokens" if isinstance(test[0], TokenExample) else "text"
+    key = "f1" if kind == "tokens" else "accuracy"
+    original = predictor.task.metrics(predictor.predict(test), test)[key]
+    out: dict[str, Any] = {
+        "artifact": str(artifact),
+        "metric": key,
+        "ratio": ratio,
+        "examples": len(test),
+        "original": round(100 * float(original), 2),
+    }
+    for source in sources:
+        cfg = AugmentConfig(operations=["synonym"], ratio=ratio, synonyms=source, seed=seed)
+        ops = operations_for(kind, cfg.operations)  # type: ignore[arg-type]
+        ctx, _ = build_context(splits.train, cfg, kind, ops)  # type: ignore[arg-type]
+        import random
+
+        changed = [ops[0].fn(ex, ctx, random.Random(f"{seed}|{i}")) for i, ex in enumerate(test)]
+        pairs = [(ex, new) for ex, new in zip(test, changed, strict=True) if new is not None]
+        olds, news = [p[0] for p in pairs], [p[1] for p in pairs]
+        before = predictor.task.metrics(predictor.predict(olds), olds)[key]
+        after = predictor.task.metrics(predictor.predict(news), news)[key]
+        out[source] = {
+            "changed_examples": len(pairs),
+            "score_on_them_before": round(100 * float(before), 2),
+            "score_on_them_after": round(100 * float(after), 2),
+            "drop": round(100 * (float(before) - float(after)), 2),
+        }
+        print(artifact.name, source, out[source], flush=True)
+    return out
+
+
 def load_results(path: Path) -> dict[str, Any]:
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))
@@ -294,6 +341,13 @@ def main() -> None:
         help="K/N: run every N-th planned run from the K-th, into OUT's .shardK.json (N "
         "niced processes use the cycles the machine's other jobs leave); --report merges them",
     )
+    ap.add_argument(
+        "--fidelity",
+        nargs="*",
+        type=Path,
+        help="instead of training: score these trained artifacts on their test split with "
+        "synonym replacement from wordnet and from embeddings (inference only)",
+    )
     ap.add_argument("--budget-minutes", type=float, default=None, help="stop starting runs after")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -301,6 +355,16 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from machine import machine  # type: ignore[import-not-found]
 
+    if args.fidelity:
+        path = args.out.with_name("augment_synonyms.json")
+        results = [
+            fidelity(a, ["wordnet", "embeddings"], ratio) for a in args.fidelity for ratio in (0.3,)
+        ]
+        save_results(
+            path,
+            {"machine": machine(), "command": "python " + " ".join(sys.argv), "results": results},
+        )
+        return
     data = load_results(args.out)
     for shard_file in sorted(args.out.parent.glob(args.out.stem + ".shard*.json")):
         known = {_key(r) for r in data["runs"]}
