@@ -94,6 +94,9 @@ class Session:
         raw["distill"] = {"teacher": str(teacher), "layers": [1], "temperature": 2.0}
         student_cfg = DistillConfig.model_validate(raw)
         self.student_one = distill(student_cfg, progress=False)
+        lora = _config(backbone, root / "lora1", batch_size=4, max_steps=3, lr=1e-2)
+        lora.method = lora.method.model_validate({"name": "lora", "r": 4, "dropout": 0.0})
+        self.lora_one = finetune(lora, progress=False)
 
         def job(cfg: Any, kind: str = "finetune", **extra: Any) -> dict[str, Any]:
             return {"kind": kind, "config": cfg.model_dump(mode="json"), **extra}
@@ -106,6 +109,7 @@ class Session:
             self.resumed,
             self.refused,
             self.student,
+            self.lora,
         ) = run_ranks(
             2,
             [
@@ -115,6 +119,7 @@ class Session:
                 {**killed, "resume": True},
                 job(refused),
                 job(student_cfg.model_copy(update={"output_dir": root / "d2"}), kind="distill"),
+                job(lora.model_copy(update={"output_dir": root / "lora2"})),
             ],
             root / "ranks",
         )
@@ -191,6 +196,18 @@ def test_distill_trains_data_parallel(session: Session) -> None:
     w2 = load_file(_ok(session.student) / "model.safetensors")
     for k in w1:
         assert torch.allclose(w1[k], w2[k], atol=1e-5), k
+
+
+def test_lora_trains_data_parallel(session: Session) -> None:
+    from cotune.artifact import load_artifact
+
+    one = dict(load_artifact(session.lora_one).model.named_parameters())
+    two = dict(load_artifact(_ok(session.lora)).model.named_parameters())
+    assert one.keys() == two.keys() and any("lora_" in k for k in one)
+    for k in one:
+        if "original_module" in k:  # peft's untrained copy of the head, drawn anew at load
+            continue
+        assert torch.allclose(one[k], two[k], atol=1e-5), k
 
 
 def test_dp_sgd_is_refused_under_data_parallelism() -> None:
