@@ -389,7 +389,8 @@ def drift_checks(args: argparse.Namespace) -> dict[str, Any]:
     report.write(OUT / "drift" / "domain.json", OUT / "drift" / "domain.png")
     emb = report.check("embeddings")
     # same distribution: two disjoint random halves of rt-polarity, 20 times, features once
-    texts = [ex.text for ex in load_corpus("rt-polarity").examples]
+    corpus = [ex.text for ex in load_corpus("rt-polarity").examples]
+    texts = random.Random(0).sample(corpus, min(len(corpus), args.resample_pool))
     seen = observe(
         parent.model,
         parent.tokenizer,
@@ -425,6 +426,7 @@ def drift_checks(args: argparse.Namespace) -> dict[str, Any]:
         },
         "resample": {
             "size": args.resample,
+            "pool": len(texts),
             "tries": tries,
             "flagged_tries": sum(1 for t in tries if t["flagged"]),
             "mmd_p_below_alpha": sum(1 for t in tries if t["mmd_p"] < opts.alpha),
@@ -474,6 +476,7 @@ def main() -> None:
     ap.add_argument("--ner-limit", type=int, default=None, help="sentences per period")
     ap.add_argument("--ner-max-length", type=int, default=128)
     ap.add_argument("--resample", type=int, default=300)
+    ap.add_argument("--resample-pool", type=int, default=4000, help="rt-polarity sentences")
     ap.add_argument("--permutations", type=int, default=500)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "continual.json"))
     args = ap.parse_args()
