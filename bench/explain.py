@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=50, help="ig integration steps")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tasks", nargs="+", default=["rt-polarity", "wnut16"])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "explain.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
