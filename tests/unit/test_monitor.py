@@ -295,3 +295,59 @@ def test_cli_help_has_examples() -> None:
         result = CliRunner().invoke(app, ["monitor", command, "--help"])
         assert result.exit_code == 0 and "cotune monitor " + command in result.output
     time.sleep(0)
+
+
+# ---------------------------------------------------------------------------- bounded state, follow
+
+
+def test_series_state_stays_bounded(artifact: Path, tmp_path: Path) -> None:
+    from sqlalchemy import func, select
+
+    from cotune.apps.monitor import engine as engine_module
+    from cotune.apps.monitor.store import series
+
+    cfg = monitor_config(tmp_path, artifact, detector={"max_series": 3})
+    monitor = Monitor(cfg)
+    rows = []
+    for i, row in enumerate(stream(60 * 5, per_minute=2, topic=None)):
+        rows.append({**row, "topic": f"t{i % 9}"})  # 9 topics, 3 kept
+    old = engine_module.EVICT_EVERY
+    engine_module.EVICT_EVERY = 1
+    try:
+        monitor.ingest(events_of(rows))
+    finally:
+        engine_module.EVICT_EVERY = old
+    with monitor.store.engine.connect() as c:
+        kept = c.execute(select(func.count()).select_from(series)).scalar_one()
+    assert kept == 3  # trimmed after every window here
+    assert monitor.store.count() == len(rows)  # forgetting detector state never drops events
+
+
+def test_file_source_follows_a_growing_file(artifact: Path, tmp_path: Path) -> None:
+    import threading
+
+    from cotune.apps.monitor.sources import run_file
+
+    monitor = Monitor(monitor_config(tmp_path, artifact))
+    rows = stream(10, seed=8)
+    path = tmp_path / "live.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows[:50]))
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run_file, args=(monitor, path), kwargs={"follow": True, "speed": 0, "stop": stop}
+    )
+    worker.start()
+    try:
+        with path.open("a") as f:
+            last = json.dumps(rows[50])
+            f.write(last[:20])  # a writer caught mid-line: held until the line is complete
+            f.flush()
+            time.sleep(1.0)
+            f.write(last[20:] + "\n" + "".join(json.dumps(r) + "\n" for r in rows[51:]))
+        deadline = time.monotonic() + 60
+        while monitor.store.count() < len(rows) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        worker.join(30)
+    assert monitor.store.count() == len(rows)

@@ -330,14 +330,17 @@ class Store:
                 )
 
     def evict_series(self, keep: int, conn: Any) -> int:
-        """Bound the detector's state: forget the series seen least recently beyond `keep`."""
+        """Bound the detector's state: forget all but the `keep` series seen most recently."""
         total = conn.execute(select(func.count()).select_from(series)).scalar_one()
         if total <= keep:
             return 0
-        cutoff = conn.execute(
-            select(series.c.last_win).order_by(series.c.last_win.desc()).offset(keep).limit(1)
-        ).scalar_one()
-        return int(conn.execute(series.delete().where(series.c.last_win <= cutoff)).rowcount)
+        recent = (
+            select(series.c.series)
+            .order_by(series.c.last_win.desc(), series.c.series)
+            .limit(keep)
+            .scalar_subquery()
+        )
+        return int(conn.execute(series.delete().where(series.c.series.not_in(recent))).rowcount)
 
     # ---------------------------------------------------------------- alerts
 
