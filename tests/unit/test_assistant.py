@@ -304,6 +304,11 @@ def test_cli_ask_review_and_errors(built: Path, tmp_path: Path) -> None:
     queries.write_text('{"text": "ok"}\n{"text": ""}\n', "utf-8")
     result = runner.invoke(app, ["assistant", "ask", str(copy), "--input", str(queries)])
     assert result.exit_code == 2 and "q.jsonl:2" in result.output and "empty" in result.output
+    queries.write_text(json.dumps({"text": "paris " * 500}) + "\n", "utf-8")
+    result = runner.invoke(app, ["assistant", "ask", str(copy), "--input", str(queries)])
+    assert (
+        result.exit_code == 2 and "q.jsonl:1" in result.output and "at most 1000" in result.output
+    )
     result = runner.invoke(
         app, ["assistant", "review", str(copy), "--out", str(tmp_path / "r.jsonl")]
     )

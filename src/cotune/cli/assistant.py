@@ -149,7 +149,7 @@ def ask(
             log.record(answers, "cli")
         print_json(answers[0])
         return
-    queries = _read_queries(input_file)
+    queries = _read_queries(input_file, bot.config.max_chars)
     lines: list[str] = []
     for start in range(0, len(queries), 64):
         answers = bot.ask_many([q for q, _ in queries[start : start + 64]])
@@ -165,7 +165,7 @@ def ask(
         console.print(f"{len(lines)} answers written to [bold]{output}[/]")
 
 
-def _read_queries(path: Path) -> list[tuple[str, str]]:
+def _read_queries(path: Path, max_chars: int) -> list[tuple[str, str]]:
     """(text, file:line) per query; each is checked here so a bad line is named."""
     from cotune.apps.assistant.engine import check_query
     from cotune.data.formats import read_text, text_lines
@@ -187,7 +187,7 @@ def _read_queries(path: Path) -> list[tuple[str, str]]:
             if not isinstance(row, dict) or "text" not in row:
                 raise DataError('a row without "text"', where=where, fix='{"text": "..."}')
             value = row["text"]
-        out.append((check_query(value, 10**6, where), where))
+        out.append((check_query(value, max_chars, where), where))
     if not out:
         raise DataError("no queries in the file", where=str(path))
     return out
