@@ -52,7 +52,9 @@ def observe(
     progress: Any = None,
 ) -> Observed:
     """Run `model` over `texts` (sorted by length, so batches pad little) and collect features."""
-    enc = tokenizer(list(texts), truncation=False, add_special_tokens=False)
+    # whole texts, for the [UNK]/OOV rates of every word (the model reads at most max_length);
+    # verbose=False: no 'longer than the maximum sequence length' warning for what is not fed
+    enc = tokenizer(list(texts), truncation=False, add_special_tokens=False, verbose=False)
     lengths = [len(ids) for ids in enc["input_ids"]]
     order = sorted(range(len(texts)), key=lambda i: lengths[i])
     dim = int(model.config.hidden_size)
