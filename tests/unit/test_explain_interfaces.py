@@ -15,7 +15,7 @@ from cotune.artifact import load_artifact
 from cotune.cli.main import app
 from cotune.config.schema import MethodConfig
 from cotune.explain import Explainer
-from cotune.explain.service import EXPLAIN_MAX_CHARS, EXPLAIN_MAX_TEXTS
+from cotune.serving.explain import EXPLAIN_MAX_CHARS, EXPLAIN_MAX_TEXTS
 from cotune.recipes.finetune import finetune
 from cotune.serving import load_models
 

@@ -19,13 +19,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from cotune import __version__
-from cotune.explain.service import ExplainerPool, check_explain_limits
 from cotune.serving.auth import HEADER, ApiKeys
 from cotune.serving.backends import Backend
 from cotune.serving.batcher import InferenceFailed, MicroBatcher, Overloaded, Stopped
 from cotune.serving.docs import install_docs
 from cotune.serving.edge import HeadMiddleware, install_error_handlers
 from cotune.serving.errors import ApiError
+from cotune.serving.explain import ExplainerPool, check_explain_limits
 from cotune.serving.limits import BodyLimitMiddleware, check_texts
 from cotune.serving.metrics import CONTENT_TYPE, MetricsMiddleware, ServingMetrics
 from cotune.serving.mounts import Mount, MountContext
