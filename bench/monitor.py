@@ -49,21 +49,37 @@ DAY = 86400.0
 # ------------------------------------------------------------------------------ data
 
 
-def held_out(artifact: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The artifact's test split: texts, true negative flags, predicted negative flags."""
-    from cotune.artifact import load_artifact
+def held_out(
+    artifact: Path, classifier: str = "artifact"
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The test split: texts, true negative flags, predicted negative flags. `artifact`: the
+    split the artifact recorded, predicted by it; `tfidf`: configs/rt-polarity.yaml's split,
+    predicted by TF-IDF + logistic regression fitted on its train part (a stand-in for when the
+    shared artifact is not trained yet: only its two error rates enter the detection streams)."""
     from cotune.config import load_config
     from cotune.data import load_splits
 
-    cfg = load_config(artifact / "run_config.yaml")
-    splits, _ = load_splits(cfg.data)
-    test = splits.test
-    texts = [ex.text for ex in test]
-    truth = np.array([ex.labels[0] == "negative" for ex in test])
-    predictor = load_artifact(artifact)
-    preds = predictor.predict_text(texts, batch_size=64)
-    pred = np.array([p.labels[0] == "negative" for p in preds])
-    return texts, truth, pred
+    source = (
+        artifact / "run_config.yaml"
+        if classifier == "artifact"
+        else ROOT / "configs" / "rt-polarity.yaml"
+    )
+    splits, _ = load_splits(load_config(source).data)
+    texts = [ex.text for ex in splits.test]
+    truth = np.array([ex.labels[0] == "negative" for ex in splits.test])
+    if classifier == "tfidf":
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        vec = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
+        x = vec.fit_transform([ex.text for ex in splits.train])
+        y = [ex.labels[0] == "negative" for ex in splits.train]
+        pred = LogisticRegression(max_iter=2000, C=4.0).fit(x, y).predict(vec.transform(texts))
+        return texts, truth, np.asarray(pred, dtype=bool)
+    from cotune.artifact import load_artifact
+
+    preds = load_artifact(artifact).predict_text(texts, batch_size=64)
+    return texts, truth, np.array([p.labels[0] == "negative" for p in preds])
 
 
 # ------------------------------------------------------------------------------ detection
@@ -538,6 +554,7 @@ def merge(part: str, value: Any) -> None:
 
 
 def main() -> None:
+    global ARTIFACT
     sys.path.insert(0, str(ROOT / "bench"))
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -545,15 +562,15 @@ def main() -> None:
     ap.add_argument("part", choices=["detect", "throughput", "redis", "finance", "all"])
     ap.add_argument("--epochs", type=float, default=4)
     ap.add_argument("--artifact", type=Path, default=ARTIFACT, help="sentiment artifact")
+    ap.add_argument("--classifier", choices=["artifact", "tfidf"], default="artifact")
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--flat-days", type=float, default=8.0)
     ap.add_argument("--events", type=int, default=3000)
     ap.add_argument("--long", type=int, default=200_000)
     ap.add_argument("--batch", type=int, default=256)
     args = ap.parse_args()
-    global ARTIFACT
     ARTIFACT = args.artifact.resolve()
-    texts, truth, pred = held_out(ARTIFACT)
+    texts, truth, pred = held_out(ARTIFACT, args.classifier)
     acc = float((truth == pred).mean())
     print(
         f"held-out texts {len(texts)}, classifier accuracy {acc:.3f}, "

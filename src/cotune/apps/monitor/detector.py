@@ -79,12 +79,14 @@ class Detector:
             tests = [(n, k)]
             if recent:
                 tests.append((n + sum(r[1] for r in recent), k + sum(r[2] for r in recent)))
-            surge, p_value = False, 1.0
+            surge = False
             for tn, tk in tests:
-                p = float(betabinom.sf(tk - 1, tn, a, b)) * len(tests) if tn else 1.0
-                p_value = min(p_value, p)
-                surge = surge or (p < cfg.p_value and tk / max(tn, 1) >= cfg.min_lift * baseline)
-            surge = ready and surge
+                # the tail costs a scipy call: only asked where the share could alert at all
+                if not ready or tk < cfg.min_lift * baseline * tn:
+                    continue
+                p = float(betabinom.sf(tk - 1, tn, a, b)) * len(tests)
+                p_value = p if p_value is None else min(p_value, p)
+                surge = surge or p < cfg.p_value
         elif cfg.method == "cusum":
             p0 = min(max(baseline, 1e-4), 0.99)
             p1 = min(cfg.cusum_lift * p0, 0.999)
