@@ -14,9 +14,9 @@ from cotune.cli.main import app
 from cotune.config.continual import ContinualConfig
 from cotune.config.schema import RunConfig
 from cotune.errors import ConfigError, DataError
+from cotune.recipes.continual import grow_head
 from cotune.recipes.finetune import finetune
 from cotune.training.anchors import AnchorPenalty, diagonal_fisher, snapshot
-from cotune.training.continual import grow_head
 
 from .helpers import CLS, NER, tiny_config
 

@@ -2,7 +2,7 @@
 against forgetting what it knew (replay, L2-SP, EWC, a new adapter per period).
 
 Kept out of schema.py so that file stays the map of a run; RunConfig imports this section.
-The logic lives in cotune.training.continual (docs/continual.md).
+The logic lives in cotune.recipes.continual (docs/continual.md).
 """
 
 from __future__ import annotations

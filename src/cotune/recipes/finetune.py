@@ -20,11 +20,11 @@ from cotune.methods.catalog import MethodContext, count_parameters
 from cotune.models.catalog import resolve_backbone
 from cotune.models.extend import extend_for_split
 from cotune.privacy.dp.setup import private_fit
+from cotune.recipes.continual import plan_continual
 from cotune.tasks import build_task
 from cotune.tracking.base import Tracker
 from cotune.tracking.run import start_tracked_run
 from cotune.training import distributed
-from cotune.training.continual import plan_continual
 from cotune.training.loop import Callback, fit, total_steps
 from cotune.training.runtime import seed_everything
 from cotune.training.summary import feature_words, training_summary
