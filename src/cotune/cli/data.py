@@ -120,7 +120,7 @@ def augment(
     from cotune.cli.common import console
     from cotune.config.augment import AugmentConfig
     from cotune.config.load import check_schema
-    from cotune.data.augment.export import augment_to_file
+    from cotune.augment.export import augment_to_file
 
     raw = {
         "operations": [o.strip() for o in operations.split(",") if o.strip()]

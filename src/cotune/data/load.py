@@ -175,10 +175,6 @@ def load_splits(cfg: DataConfig) -> tuple[Splits, Provenance]:
     if cfg.limit:
         train, dev, test = train[: cfg.limit], dev[: cfg.limit], test[: cfg.limit]
         record["limit"] = cfg.limit
-    if cfg.augment is not None:  # after the split and the limit: only train, never dev/test
-        from cotune.data.augment import augment_split
-
-        train, record["augment"] = augment_split(train, cfg.augment)
     multi = corpus.multi_label or any(
         isinstance(ex, TextExample) and len(ex.labels) > 1 for ex in train
     )

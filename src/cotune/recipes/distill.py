@@ -18,7 +18,7 @@ from transformers import AutoTokenizer
 from cotune.artifact import load_artifact
 from cotune.artifact.folder import output_folder
 from cotune.artifact.writer import write_artifact
-from cotune.data import load_splits
+from cotune.augment.splits import load_augmented_splits
 from cotune.data.stats import unk_rate
 from cotune.distill.config import DistillConfig
 from cotune.distill.losses import distill_loss
@@ -92,7 +92,7 @@ def _distill_and_write(
             where="model.multi_label",
             fix="use the teacher's setting",
         )
-    splits, provenance = load_splits(cfg.data)
+    splits, provenance = load_augmented_splits(cfg.data)
     unknown = sorted(set(splits.labels) - set(teacher.meta.labels))
     if unknown:
         raise ConfigError(

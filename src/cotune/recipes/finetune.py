@@ -11,8 +11,8 @@ from transformers import AutoTokenizer
 
 from cotune.artifact.folder import output_folder
 from cotune.artifact.writer import write_artifact
+from cotune.augment.splits import load_augmented_splits
 from cotune.config.schema import RunConfig
-from cotune.data import load_splits
 from cotune.data.stats import unk_rate
 from cotune.errors import ConfigError
 from cotune.methods import get_method
@@ -100,7 +100,7 @@ def _train_and_write(
 ) -> None:
     seed_everything(cfg.train.seed)
 
-    splits, provenance = load_splits(cfg.data)
+    splits, provenance = load_augmented_splits(cfg.data)
     want = "tokens" if cfg.task == "token-classification" else "text"
     if splits.kind != want:
         raise ConfigError(

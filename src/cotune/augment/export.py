@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cotune.augment.apply import augment_split
 from cotune.config.augment import AugmentConfig
 from cotune.config.schema import DataConfig, SplitConfig
-from cotune.data.augment.apply import augment_split
 from cotune.data.catalog import SOURCES
 from cotune.data.examples import Example, TokenExample
 from cotune.errors import ConfigError

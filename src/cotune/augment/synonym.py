@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import random
 
-from cotune.data.augment.registry import AugmentContext, operation
-from cotune.data.augment.words import has_cjk, match_case, replaceable
+from cotune.augment.registry import AugmentContext, operation
+from cotune.augment.words import has_cjk, match_case, replaceable
 from cotune.data.examples import TokenExample
 from cotune.data.tagging import split_tag
 

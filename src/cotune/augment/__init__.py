@@ -5,7 +5,7 @@ Each operation is one module registered in `registry.OPERATIONS`; `augment_split
 ones `data.augment` names, drawing only from the training split.
 """
 
-from cotune.data.augment import (  # noqa: F401  (each import registers its operation)
+from cotune.augment import (  # noqa: F401  (each import registers its operation)
     delete,
     eda_synonym,
     insert,
@@ -15,7 +15,15 @@ from cotune.data.augment import (  # noqa: F401  (each import registers its oper
     swap,
     synonym,
 )
-from cotune.data.augment.apply import augment_split, operations_for
-from cotune.data.augment.registry import OPERATIONS, AugmentContext, Operation
+from cotune.augment.apply import augment_split, operations_for
+from cotune.augment.registry import OPERATIONS, AugmentContext, Operation
+from cotune.augment.splits import load_augmented_splits
 
-__all__ = ["OPERATIONS", "AugmentContext", "Operation", "augment_split", "operations_for"]
+__all__ = [
+    "OPERATIONS",
+    "AugmentContext",
+    "Operation",
+    "augment_split",
+    "load_augmented_splits",
+    "operations_for",
+]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from cotune.data.augment.registry import AugmentContext, operation
-from cotune.data.augment.words import eda_changes, split_words
+from cotune.augment.registry import AugmentContext, operation
+from cotune.augment.words import eda_changes, split_words
 from cotune.data.examples import TextExample
 
 

@@ -2,7 +2,7 @@
 
 An operation is one function `(example, context, rng) -> example | None` (None: it found
 nothing to change) registered with `@operation(kind, name, keeps_entities=...)`. Adding one is
-one module plus its import in `cotune.data.augment.__init__`; the registry is the list.
+one module plus its import in `cotune.augment.__init__`; the registry is the list.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class AugmentContext:
     """What the operations draw from: built from the training split only (and the gazetteer)."""
 
     ratio: float
-    synonyms: Any  # a SynonymSource (cotune.data.augment.synonyms)
+    synonyms: Any  # a SynonymSource (cotune.augment.synonyms)
     tokens_by_tag: dict[str, list[str]] = field(default_factory=dict)
     mentions_by_type: dict[str, list[list[str]]] = field(default_factory=dict)
 
@@ -50,9 +50,3 @@ def operation(
         return fn
 
     return register
-
-
-def all_operation_names() -> set[str]:
-    import cotune.data.augment  # noqa: F401  (registers the operations)
-
-    return {name for ops in OPERATIONS.values() for name in ops}

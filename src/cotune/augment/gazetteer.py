@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
-from cotune.data.augment.words import has_cjk
+from cotune.augment.words import has_cjk
 from cotune.data.formats import read_text, text_lines
 from cotune.errors import DataError
 

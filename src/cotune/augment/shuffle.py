@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import random
 
-from cotune.data.augment.registry import AugmentContext, operation
-from cotune.data.augment.spans import segments
+from cotune.augment.registry import AugmentContext, operation
+from cotune.augment.spans import segments
 from cotune.data.examples import TokenExample
 
 

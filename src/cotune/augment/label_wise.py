@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 
-from cotune.data.augment.registry import AugmentContext, operation
+from cotune.augment.registry import AugmentContext, operation
 from cotune.data.examples import TokenExample
 
 

@@ -13,12 +13,12 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from cotune.augment.gazetteer import read_gazetteer
+from cotune.augment.registry import OPERATIONS, AugmentContext, Operation
+from cotune.augment.spans import entity_spans
+from cotune.augment.synonyms import NoSynonyms, SynonymSource, synonym_source
+from cotune.augment.words import has_cjk, split_words
 from cotune.config.augment import AugmentConfig
-from cotune.data.augment.gazetteer import read_gazetteer
-from cotune.data.augment.registry import OPERATIONS, AugmentContext, Operation
-from cotune.data.augment.spans import entity_spans
-from cotune.data.augment.synonyms import NoSynonyms, SynonymSource, synonym_source
-from cotune.data.augment.words import has_cjk, split_words
 from cotune.data.cache import sha256_file
 from cotune.data.examples import Example, Kind, TextExample, TokenExample
 from cotune.errors import ConfigError, DataError

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import random
 
-from cotune.data.augment.eda_synonym import replacement_text
-from cotune.data.augment.registry import AugmentContext, operation
-from cotune.data.augment.words import eda_changes, replaceable, split_words
+from cotune.augment.eda_synonym import replacement_text
+from cotune.augment.registry import AugmentContext, operation
+from cotune.augment.words import eda_changes, replaceable, split_words
 from cotune.data.examples import TextExample
 
 
