@@ -364,6 +364,37 @@ def scenario_ner(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def base_predictor() -> Any:
+    """minilm-l6 (a sentence-embedding model) with an untrained two-class head: its embedding,
+    [UNK] and OOV checks are those of the backbone every cotune model starts from; its
+    prediction and confidence checks mean nothing (random head) and are not reported."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from cotune.artifact.load import Predictor
+    from cotune.artifact.meta import ArtifactMeta
+    from cotune.config.schema import ModelConfig
+    from cotune.models.catalog import resolve_backbone
+    from cotune.tasks import build_task
+
+    backbone = resolve_backbone("minilm-l6")
+    tokenizer = AutoTokenizer.from_pretrained(backbone)
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=2).eval()
+    labels = ["negative", "positive"]
+    meta = ArtifactMeta(
+        task="sequence-classification",
+        labels=labels,
+        backbone={"name": "minilm-l6"},
+        method={"name": "none"},
+        config={},
+        data={},
+        model_config={"max_length": 128},
+    )
+    task = build_task(meta.task, labels, tokenizer, ModelConfig(max_length=128))
+    return Predictor(Path(str(backbone)), meta, task, model, tokenizer)
+
+
 def drift_checks(args: argparse.Namespace) -> dict[str, Any]:
     """The parent on its own test split vs IMDb reviews, and 20 same-distribution resamples."""
     import numpy as np
@@ -375,8 +406,12 @@ def drift_checks(args: argparse.Namespace) -> dict[str, Any]:
     from cotune.drift.features import observe
     from cotune.drift.report import run_checks
 
-    parent = load_artifact(ensure_parent(args))
-    own = parent.meta.config["data"]
+    if args.drift_model == "base":
+        parent = base_predictor()
+        own = {"source": "rt-polarity"}  # the default split: the one configs/rt-polarity.yaml uses
+    else:
+        parent = load_artifact(ensure_parent(args))
+        own = parent.meta.config["data"]
     opts = DriftOptions(permutations=args.permutations)
     files = imdb_split(args.imdb_train, args.imdb_dev, args.imdb_test)
     ref = from_examples("rt-polarity:test", load_examples("test", own_data=own))
@@ -414,6 +449,7 @@ def drift_checks(args: argparse.Namespace) -> dict[str, Any]:
             }
         )
     return {
+        "model": args.drift_model,
         "domain": {
             "reference": "rt-polarity test (400 sentences)",
             "current": f"IMDb test ({len(imdb)} reviews)",
@@ -475,6 +511,7 @@ def main() -> None:
     ap.add_argument("--ner-replay", type=int, default=400)
     ap.add_argument("--ner-limit", type=int, default=None, help="sentences per period")
     ap.add_argument("--ner-max-length", type=int, default=128)
+    ap.add_argument("--drift-model", choices=["parent", "base"], default="parent")
     ap.add_argument("--resample", type=int, default=300)
     ap.add_argument("--resample-pool", type=int, default=4000, help="rt-polarity sentences")
     ap.add_argument("--permutations", type=int, default=500)
