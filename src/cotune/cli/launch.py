@@ -14,7 +14,6 @@ import click
 import typer
 
 from cotune.cli.common import console
-from cotune.training import distributed
 
 NPROC_HELP = (
     "Train as N data-parallel processes on this machine (torchrun; gloo on the CPU, NCCL on "
@@ -29,6 +28,8 @@ def nproc_option() -> Any:
 def relaunch(ctx: typer.Context, nproc: int) -> None:
     """With nproc > 1 (and not already under torchrun): start torchrun on this very command,
     wait for it and exit with its status. Otherwise return and let the command run here."""
+    from cotune.training import distributed  # torch: only when a command runs, not at start-up
+
     if nproc <= 1 or distributed.launched_by_torchrun():
         return
     cmd = [
@@ -47,6 +48,8 @@ def relaunch(ctx: typer.Context, nproc: int) -> None:
 
 def is_worker() -> bool:
     """A rank other than 0: it trained its share; rank 0 reports."""
+    from cotune.training import distributed
+
     return not distributed.current().is_main
 
 
