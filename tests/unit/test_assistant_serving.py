@@ -3,11 +3,7 @@ the chat page, used in a real headless Chromium the way a customer uses it."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,22 +17,11 @@ from cotune.apps.assistant.serve import load_mount
 from cotune.serving import ServeSettings, create_app
 
 from .assistant_helpers import built
+from .browser_helpers import CHROMIUM, CHROMIUM_ARGS, require_chromium, serve_cli
 from .serving_helpers import error_of
-from .test_serving_uvicorn import free_port
 
 __all__ = ["built"]
 ASK = "/v1/assistants/bank/ask"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def client_for(folder: Path, **settings: object) -> TestClient:
@@ -105,41 +90,14 @@ def test_page_and_assets_are_local(built: Path) -> None:
 def live_url(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("live") / "bank"
     shutil.copytree(built, folder)
-    port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
-    command = [sys.executable, "-m", "cotune.cli.main", "serve", f"bank={folder}"]
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [*command, "--port", str(port), "--threads", "1"], stdout=sink, stderr=sink
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+    with serve_cli([f"bank={folder}"], log=log) as (_, url):
         yield url
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
-
-
-def _have_chromium() -> bool:
-    return Path(CHROMIUM).exists()
 
 
 def test_chat_page_in_headless_chromium(live_url: str) -> None:
     """Type, send, read the answer and its FAQ id; ask for a person, see the hand-off."""
-    if not _have_chromium():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs it")
-        pytest.skip("no chromium on this machine")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     refused: list[str] = []

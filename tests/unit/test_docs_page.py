@@ -8,35 +8,18 @@ shows the served model's name.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
 from cotune.recipes.finetune import finetune
 from cotune.serving import ServeSettings, create_app
 from cotune.serving.docs import swagger_ui_folder
 
+from .browser_helpers import CHROMIUM, CHROMIUM_ARGS, require_chromium, serve_cli
 from .helpers import tiny_config
-from .test_serving_uvicorn import free_port
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def test_docs_html_points_at_the_package_not_a_cdn() -> None:
@@ -70,35 +53,13 @@ def live_url(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         tiny_config(tiny_backbone, tmp_path_factory.mktemp("cls"), "cls", epochs=1),
         progress=False,
     )
-    port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
-    command = [sys.executable, "-m", "cotune.cli.main", "serve", f"sentiment={folder}"]
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [*command, "--port", str(port), "--threads", "1"], stdout=sink, stderr=sink
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+    with serve_cli([f"sentiment={folder}"], log=log, timeout=90) as (_, url):
         yield url
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
 
 
-@pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and not shutil.which("chromium"), reason="no chromium"
-)
 def test_docs_page_renders_and_runs_offline_in_chromium(live_url: str) -> None:
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     requested: list[str] = []

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -24,20 +21,9 @@ from cotune.apps.monitor.serve import MonitorMount
 from cotune.apps.monitor.sinks import Dispatcher, build_sink
 from cotune.serving import ServeSettings, create_app
 
+from .browser_helpers import CHROMIUM, CHROMIUM_ARGS, free_port, require_chromium, wait_ready
 from .monitor_helpers import NEG, monitor_config, sentiment_artifact, stream
 from .serving_helpers import error_of
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -194,15 +180,8 @@ def test_webhook_that_never_answers_stays_queued(artifact: Path, tmp_path: Path)
 # ---------------------------------------------------------------------------- dashboard
 
 
-def _chromium() -> bool:
-    return Path(CHROMIUM).exists() or shutil.which("chromium") is not None
-
-
 def test_dashboard_in_headless_chromium_during_a_replay(artifact: Path, tmp_path: Path) -> None:
-    if not _chromium():
-        if os.environ.get("CI"):
-            pytest.fail("CI needs /usr/bin/chromium for the dashboard test (.ci/run installs it)")
-        pytest.skip("no chromium on this machine")
+    require_chromium()
     import uvicorn
     from playwright.sync_api import sync_playwright
 
@@ -215,9 +194,7 @@ def test_dashboard_in_headless_chromium_during_a_replay(artifact: Path, tmp_path
         source={"type": "file", "path": str(data), "speed": 600, "follow": False},
     )
     mount = MonitorMount("markets", cfg)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(ServeSettings(), {}, [mount]),
@@ -230,13 +207,7 @@ def test_dashboard_in_headless_chromium_during_a_replay(artifact: Path, tmp_path
     thread.start()
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_ready(url, None, None, 60)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 900})

@@ -34,7 +34,7 @@ from typer.testing import CliRunner
 from cotune.cli.main import app
 
 from .helpers import CLS, NER
-from .test_serving_uvicorn import free_port
+from .browser_helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

@@ -6,12 +6,9 @@ user would, and always killed at the end of the test, whatever happens.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +23,7 @@ import pytest
 from cotune.recipes.finetune import finetune
 from cotune.serving.client import CotuneClient, ServerError
 
+from .browser_helpers import serve_cli
 from .helpers import tiny_config
 
 KEY = "s3cret-key"
@@ -55,37 +53,11 @@ def live(ner_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Li
         yield Live(proc, url, log)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def server(folder: Path, *flags: str, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    port = free_port()
-    env = {**os.environ, "TEST_SERVE_KEYS": KEY, "HF_HUB_OFFLINE": "1"}
-    command = [sys.executable, "-m", "cotune.cli.main", "serve", f"ner={folder}"]
-    command += ["--port", str(port), "--threads", "1", *flags]
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
-        yield proc, url
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=30)
+    env = {"TEST_SERVE_KEYS": KEY, "HF_HUB_OFFLINE": "1"}
+    with serve_cli([f"ner={folder}"], *flags, log=log, env=env, timeout=90) as running:
+        yield running
 
 
 def in_flight(metrics: str) -> float:
