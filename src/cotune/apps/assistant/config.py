@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
+from cotune.config import Section
 from cotune.config.schema import MethodConfig, TrainConfig
 
 SCHEMA_VERSION = 1
@@ -21,8 +22,9 @@ def _on_off(value: Any) -> Any:
 OnOffAuto = Annotated[Literal["auto", "on", "off"], BeforeValidator(_on_off)]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+class _Section(Section):
+    # the house rules (cotune.config.Section), and each field's docstring is its help
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
 
 class IntentTrainConfig(TrainConfig):

@@ -6,13 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from cotune.config import Section
 
 MARKER = "monitor.yaml"  # the file that makes a folder a monitor for `cotune serve`
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ModelsConfig(Section):
