@@ -74,7 +74,7 @@ def dp_lines(dp: dict[str, Any] | None) -> list[str]:
 
 
 def augment_lines(aug: dict[str, Any] | None) -> list[str]:
-    """The card's account of `data.augment` (cotune.data.augment): what was added to train."""
+    """The card's account of `data.augment` (cotune.augment): what was added to train."""
     if not aug:
         return []
     added = ", ".join(f"{k} {v}" for k, v in aug.get("added", {}).items())
