@@ -183,6 +183,8 @@ def main(argv: list[str] | None = None) -> None:
         ("rt-polarity", args.cls, args.n_cls),
         ("wnut16", args.ner, args.n_ner),
     ):
+        if task not in args.tasks:
+            continue
         print(f"{task}: {folder}", flush=True)
         results["tasks"][task] = run_task(folder, n, args.steps, args.seed)
     results["wall_seconds"] = time.perf_counter() - started
