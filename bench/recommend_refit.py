@@ -22,8 +22,7 @@ m.hybrid.fit(split.cases["dev"], 0)
 print("fit", time.time() - t, flush=True)
 summary, cases = evaluate_with_cases(split, m.hybrid)
 print(json.dumps(summary), flush=True)
-json.dump(
-    {"hybrid_warm_dev_fit": summary, "reranker": m.hybrid.reranker.to_json()},
-    open("bench/results/recommend_hybrid_refit.json", "w"),
-    indent=2,
-)
+with open("bench/results/recommend_hybrid_refit.json", "w") as f:
+    json.dump(
+        {"hybrid_warm_dev_fit": summary, "reranker": m.hybrid.reranker.to_json()}, f, indent=2
+    )
