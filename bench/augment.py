@@ -210,10 +210,10 @@ def fidelity(artifact: Path, sources: list[str], ratio: float, seed: int = 0) ->
     operation alone, at `ratio`) from each source; inference only. A source whose replacements
     keep the meaning keeps the score; antonyms ('good' -> 'bad') or wrong senses lower it."""
     from cotune.artifact import load_artifact
+    from cotune.augment.apply import build_context, operations_for
     from cotune.config.augment import AugmentConfig
     from cotune.config.schema import DataConfig
     from cotune.data import load_splits
-    from cotune.augment.apply import build_context, operations_for
     from cotune.data.examples import TokenExample
 
     predictor = load_artifact(artifact)

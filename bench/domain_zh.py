@@ -55,8 +55,8 @@ def write_split_files(task: str, args: argparse.Namespace, work: Path) -> dict[s
     """The seeded split's train subset and dev/test cuts as files the fine-tune config reads."""
     from cotune.config.schema import DataConfig
     from cotune.data import load_splits
-    from cotune.files import atomic_write_text
     from cotune.data.examples import TextExample, TokenExample
+    from cotune.files import atomic_write_text
 
     splits, _ = load_splits(DataConfig(source=SOURCES[task]))
     limit = args.train_limit if task == "ner" else args.cls_train_limit

@@ -199,7 +199,10 @@ def test_short_text_is_skipped_and_counted() -> None:
 
 
 def test_bad_options_name_the_key_and_the_fix(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"data.augment.operations.*\['jitter'\] do not apply(?s:.*)Fix: use some of"):
+    with pytest.raises(
+        ConfigError,
+        match=r"data.augment.operations.*\['jitter'\] do not apply(?s:.*)Fix: use some of",
+    ):
         load_splits(DataConfig(train=CLS, augment={"operations": ["jitter"]}))
     with pytest.raises(ValueError, match=r"ratio must lie in \[0, 1\].*got 1.5"):
         AugmentConfig(ratio=1.5)

@@ -15,9 +15,9 @@ from cotune.artifact import load_artifact
 from cotune.cli.main import app
 from cotune.config.schema import MethodConfig
 from cotune.explain import Explainer
-from cotune.serving.explain import EXPLAIN_MAX_CHARS, EXPLAIN_MAX_TEXTS
 from cotune.recipes.finetune import finetune
 from cotune.serving import load_models
+from cotune.serving.explain import EXPLAIN_MAX_CHARS, EXPLAIN_MAX_TEXTS
 
 from .helpers import flat, tiny_config
 from .serving_helpers import PREDICT, error_of, serve

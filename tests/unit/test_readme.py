@@ -33,8 +33,8 @@ from typer.testing import CliRunner
 
 from cotune.cli.main import app
 
-from .helpers import CLS, NER
 from .browser_helpers import free_port
+from .helpers import CLS, NER
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

@@ -117,10 +117,10 @@ def augment(
     only_new: bool = typer.Option(False, "--only-new", help="Write only the new sentences."),
     split_seed: int = typer.Option(13, "--split-seed", help="Split seed of a catalog source."),
 ) -> None:
+    from cotune.augment.export import augment_to_file
     from cotune.cli.common import console
     from cotune.config.augment import AugmentConfig
     from cotune.config.load import check_schema
-    from cotune.augment.export import augment_to_file
 
     raw = {
         "operations": [o.strip() for o in operations.split(",") if o.strip()]

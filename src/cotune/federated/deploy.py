@@ -22,7 +22,6 @@ import yaml
 from cotune.artifact.folder import discard_setup_only, prepare_output
 from cotune.config.schema import DataConfig
 from cotune.data import load_splits
-from cotune.files import atomic_write_text
 from cotune.data.load import read_file
 from cotune.errors import ConfigError
 from cotune.federated.auth import node_keypair, register_nodes
@@ -42,6 +41,7 @@ from cotune.federated.launch import (
     write_flwr_config,
 )
 from cotune.federated.parties import partition, partition_stats, write_parties
+from cotune.files import atomic_write_text
 
 log = logging.getLogger("cotune.federated")
 START_TIMEOUT = 60.0

@@ -10,10 +10,10 @@ import json
 from typing import Any
 
 from cotune.artifact.writer import write_artifact
-from cotune.files import atomic_write_text
 from cotune.federated.ledger import build_ledger
 from cotune.federated.report import ledger_markdown, ledger_plot
 from cotune.federated.server import FederationServer, ServerModel, scalars
+from cotune.files import atomic_write_text
 from cotune.methods.catalog import count_parameters
 
 RESULT_FILE = "result.json"

@@ -26,8 +26,8 @@ from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import ClientAppCallable
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
 
-from cotune.files import atomic_write_text
 from cotune.errors import ConfigError
+from cotune.files import atomic_write_text
 
 if TYPE_CHECKING:
     from cotune.federated.exchange import Arrays

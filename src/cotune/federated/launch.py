@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cotune.files import atomic_write_text
 from cotune.errors import ConfigError
+from cotune.files import atomic_write_text
 
 BIN = Path(sys.executable).parent
 CONNECTION = "cotune"

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from cotune.files import atomic_write_text
 from cotune.data.examples import Example, TextExample, TokenExample
 from cotune.errors import ConfigError
 from cotune.federated.config import PartitionOptions
+from cotune.files import atomic_write_text
 
 
 def skew_label(ex: Example) -> str:

@@ -23,8 +23,8 @@ from typing import Any
 import optuna
 
 from cotune.config.schema import RunConfig
-from cotune.files import atomic_write_text
 from cotune.errors import ArtifactError, ConfigError, DataError
+from cotune.files import atomic_write_text
 from cotune.hpo.plots import write_plots
 from cotune.hpo.pruning import PruningCallback
 from cotune.hpo.space import suggest, trial_config
