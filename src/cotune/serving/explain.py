@@ -21,7 +21,7 @@ from cotune.serving.errors import ApiError, limit_exceeded
 
 EXPLAIN_MAX_TEXTS = 4
 EXPLAIN_MAX_CHARS = 2_000
-EXPLAIN_STEPS = 32  # ig steps at serve time: within 5% on the bench's texts (docs/explain.md)
+EXPLAIN_STEPS = 32  # under the CLI default (50) to bound the cost; answers report the delta
 
 
 def check_explain_limits(texts: Sequence[str]) -> None:
