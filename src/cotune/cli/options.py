@@ -42,6 +42,8 @@ def build(schema: type[M], given: dict[str, Any], command: str) -> M:
         where = flag_of(loc[0]) if loc else "an option"
         value = err.get("input")
         got = f" (got {value!r})" if loc and not isinstance(value, dict) else ""
+        field = schema.model_fields.get(loc[0]) if loc else None
+        what = f"{where} is: {field.description} " if field and field.description else ""
         raise ConfigError(
-            f"{where}: {err['msg']}{got}", fix=f"see `cotune {command} --help`"
+            f"{where}: {err['msg']}{got}", fix=f"{what}(see `cotune {command} --help`)"
         ) from None
