@@ -158,7 +158,8 @@ RECIPES: dict[str, Recipe | str] = {
         *argv,
         *("--model.backbone", str(box.backbone), "--text.limit", "20", "--text.dev_texts", "4"),
         *TINY_STEP,
-        *("--train.eval_every", "1", "-q"),
+        # the config's 30-minute budget sets the step count itself: off, so one step is one step
+        *("--train.eval_every", "1", "--budget_minutes", "null", "-q"),
     ],
     "federate simulate": option(
         "--parties",
