@@ -141,7 +141,7 @@ def _write_jsonl(records: list[dict[str, Any]], output: Path | None) -> None:
     if output is None:
         sys.stdout.write(lines)
         return
-    from cotune.data.cache import atomic_write_text
+    from cotune.files import atomic_write_text
 
     atomic_write_text(output, lines)
     console.print(f"{len(records)} explanations written to {output}")
@@ -176,15 +176,15 @@ def _explain_global(
         ),
     }
     if output:
-        from cotune.data.cache import atomic_write_text
+        from cotune.files import atomic_write_text
 
         atomic_write_text(output, json.dumps(report, ensure_ascii=False, indent=2))
         console.print(f"report written to {output}")
     else:
         print_json(report)
     if files:
-        from cotune.data.cache import atomic_write_text
         from cotune.explain.render import global_html, write_global_png
+        from cotune.files import atomic_write_text
 
         atomic_write_text(files[0], global_html(report, f"{title}, {name}"))
         write_global_png(files[1], report, f"{title}, {name}")

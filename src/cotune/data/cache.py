@@ -6,8 +6,6 @@ import hashlib
 import os
 from pathlib import Path
 
-from cotune.files import atomic_write_text  # noqa: F401  (old import path, kept for callers)
-
 
 def cache_dir(*parts: str) -> Path:
     """`$COTUNE_CACHE` (default `~/.cache/cotune`) / parts, created on demand."""

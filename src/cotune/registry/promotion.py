@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from cotune.artifact.lineage import PROMOTION_FILE, rewrite_card
-from cotune.data.cache import atomic_write_text
 from cotune.data.refs import load_examples
 from cotune.errors import ArtifactError, DataError
+from cotune.files import atomic_write_text
 
 
 @dataclass
