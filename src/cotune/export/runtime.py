@@ -6,7 +6,7 @@ input_ids / attention_mask tensors, returns an object with `.logits`; `.eval()`,
 are the very code the PyTorch model runs, not a second copy that could drift. `load_predictor`
 is the one switch between the two that `cotune predict --onnx` and `cotune evaluate --onnx` use.
 
-Where the graphs live in an artifact folder (written by `cotune export`, uses/export.py):
+Where the graphs live in an artifact folder (written by `cotune export`, export/pipeline.py):
 
     ARTIFACT/onnx/model.onnx        fp32, dynamic batch and sequence axes, output "logits"
     ARTIFACT/onnx/model.int8.onnx   the same after int8 dynamic quantization

@@ -22,7 +22,7 @@ default for OPT, is worse than none here (the weights' own outliers then dominat
 both graphs passed the gate there with every Linear int8 (docs/benchmarks.md, section 7e). The
 Mul nodes cost about 10% of int8 speed, and on CPUs whose u8 x s8 kernels saturate in 16 bits
 (AVX2 without VNNI) the larger weight rows can cost quality instead, so `cotune export` tries
-the unsmoothed graph first (uses/export.py `INT8_LADDER`).
+the unsmoothed graph first (export/pipeline.py `INT8_LADDER`).
 
 `max|X_j|` comes from calibration batches (the artifact's train split in `cotune export`), taken
 over every position including padding, because the runtime's scale is too.

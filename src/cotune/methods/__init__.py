@@ -1,4 +1,4 @@
-"""Adaptation methods: one module each, registered in `registry.METHODS`."""
+"""Adaptation methods: one module each, registered in `catalog.METHODS`."""
 
 from cotune.methods.catalog import METHODS, Method, MethodContext, get_method, register
 
