@@ -14,24 +14,11 @@ from cotune.artifact import load_artifact
 from cotune.errors import ArtifactError, ConfigError, DataError
 from cotune.explain import METHODS, Explainer, Options, load_explainable
 from cotune.explain.faithfulness import FRACTIONS, rank_words, top_k_counts
-from cotune.recipes.finetune import finetune
 
-from .helpers import tiny_config
+from .explain_helpers import cls_model, ner_model
 
+__all__ = ["cls_model", "ner_model"]  # fixtures, imported for pytest
 TEXT = "john visited paris with apple today , mary loves the new york film ."
-
-
-@pytest.fixture(scope="module")
-def ner_model(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return finetune(
-        tiny_config(tiny_backbone, tmp_path_factory.mktemp("ner"), max_steps=2), progress=False
-    )
-
-
-@pytest.fixture(scope="module")
-def cls_model(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cfg = tiny_config(tiny_backbone, tmp_path_factory.mktemp("cls"), "cls", max_steps=2)
-    return finetune(cfg, progress=False)
 
 
 def sharpened(folder: Path, seed: int = 0) -> object:

@@ -19,24 +19,13 @@ from cotune.recipes.finetune import finetune
 from cotune.serving import load_models
 from cotune.serving.explain import EXPLAIN_MAX_CHARS, EXPLAIN_MAX_TEXTS
 
+from .explain_helpers import cls_model, ner_model
 from .helpers import flat, tiny_config
 from .serving_helpers import PREDICT, error_of, serve
 
 runner = CliRunner()
+__all__ = ["cls_model", "ner_model"]  # fixtures, imported for pytest
 TEXT = "john visited paris with apple today ."
-
-
-@pytest.fixture(scope="module")
-def ner_model(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return finetune(
-        tiny_config(tiny_backbone, tmp_path_factory.mktemp("ner"), max_steps=2), progress=False
-    )
-
-
-@pytest.fixture(scope="module")
-def cls_model(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cfg = tiny_config(tiny_backbone, tmp_path_factory.mktemp("cls"), "cls", max_steps=2)
-    return finetune(cfg, progress=False)
 
 
 def test_cli_text_prints_json_and_writes_html_and_png(cls_model: Path, tmp_path: Path) -> None:
