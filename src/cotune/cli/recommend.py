@@ -70,23 +70,16 @@ def recommend(
 def read_history(path: Path) -> list[Any]:
     """A history file: one JSON object per line with `item` (and `text` for a new item)."""
     from cotune.apps.recommend.model import HistoryItem
-    from cotune.data.formats import read_text, text_lines
+    from cotune.data.formats import json_rows, read_text
     from cotune.errors import DataError
 
     if not path.is_file():
         raise DataError("no such history file", where=str(path), fix="check the path")
     out = []
-    for n, line in enumerate(text_lines(read_text(path)), 1):
-        if not line.strip():
-            continue
+    fix = 'one object per line: {"item": "242"}'
+    for n, raw in json_rows(read_text(path), str(path), fix=fix):
         where = f"{path}:{n}"
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(
-                f"not valid JSON: {e.msg}", where=where, fix='one object per line: {"item": "242"}'
-            ) from None
-        if not isinstance(raw, dict) or "item" not in raw:
+        if "item" not in raw:
             raise DataError(
                 f"{raw!r} has no 'item'", where=where, fix='one object per line: {"item": "242"}'
             )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import difflib
 import io
-import json
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from cotune.data.formats import read_text, text_lines
+from cotune.data.formats import json_rows, read_text
 from cotune.errors import DataError
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -87,20 +86,9 @@ def read_rows(
             row = {k.strip(): (v if v.strip() else None) for k, v in raw.items()}
             rows.append((_known(row, columns, where), where))
     else:
-        for lineno, line in enumerate(text_lines(text), start=1):
-            if not line.strip():
-                continue
+        fix = 'write one JSON object per line, e.g. {"text": "...", "intent": "..."}'
+        for lineno, row in json_rows(text, str(path), fix=fix):
             where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(
-                    f"not valid JSON ({e.msg} at column {e.colno})",
-                    where=where,
-                    fix='write one JSON object per line, e.g. {"text": "...", "intent": "..."}',
-                ) from None
-            if not isinstance(row, dict):
-                raise DataError(f"a JSON {type(row).__name__}, not an object", where=where)
             rows.append((_known(row, columns, where), where))
     if not rows:
         raise DataError("the file holds no rows", where=str(path), fix="add data rows")
