@@ -1,7 +1,8 @@
 """What the tests of live servers and pages share: a free loopback port, `cotune serve` started
 as a user starts it (and stopped), and Debian's headless Chromium with the flags this closed
 network needs. A page test fails in CI when Chromium is missing (.ci/run installs it) and skips
-only on a developer's machine without it."""
+only on a developer's machine without it. `offline_page` is the page every page test drives: it
+may reach only loopback, so a page that would fetch from a CDN fails its test."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -86,3 +90,41 @@ def serve_cli(
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=30)
+
+
+@dataclass
+class OfflinePage:
+    """A Chromium page, what it requested, what was refused (not loopback) and its JS errors."""
+
+    page: Any
+    requested: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def offline_page(**page_options: Any) -> Iterator[OfflinePage]:
+    """Headless Chromium (Playwright) with one page whose requests beyond loopback are aborted
+    and recorded; `page_options` go to `new_page` (a viewport, say)."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            view = OfflinePage(browser.new_page(**page_options))
+
+            def only_loopback(route: Any) -> None:
+                url = route.request.url
+                view.requested.append(url)
+                if urlsplit(url).hostname in ("127.0.0.1", "localhost"):
+                    route.continue_()
+                else:
+                    view.refused.append(url)
+                    route.abort()
+
+            view.page.route("**/*", only_loopback)
+            view.page.on("pageerror", lambda e: view.errors.append(str(e)))
+            yield view
+        finally:
+            browser.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -17,7 +16,7 @@ from cotune.apps.assistant.serve import load_mount
 from cotune.serving import ServeSettings, create_app
 
 from .assistant_helpers import built
-from .browser_helpers import CHROMIUM, CHROMIUM_ARGS, require_chromium, serve_cli
+from .browser_helpers import offline_page, serve_cli
 from .serving_helpers import error_of
 
 __all__ = ["built"]
@@ -97,50 +96,31 @@ def live_url(built: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 def test_chat_page_in_headless_chromium(live_url: str) -> None:
     """Type, send, read the answer and its FAQ id; ask for a person, see the hand-off."""
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    refused: list[str] = []
-
-    def only_loopback(route) -> None:  # type: ignore[no-untyped-def]
-        if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
-            route.continue_()
-        else:
-            refused.append(route.request.url)
-            route.abort()
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.route("**/*", only_loopback)
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{live_url}/assistants/bank", wait_until="networkidle")
-            page.fill("#question", "is the film good")
-            page.click("#send")
-            bot = page.locator(".msg.bot").first
-            bot.wait_for(timeout=30_000)
-            meta = bot.locator(".meta")
-            expected = httpx.post(f"{live_url}{ASK}", json={"text": "is the film good"}).json()
-            if expected["faq_id"]:
-                assert f"FAQ {expected['faq_id']}" in meta.inner_text()
-                assert meta.get_attribute("data-faq-id") == expected["faq_id"]
-            if expected["answer"] and expected["intent"] is not None:
-                assert expected["answer"] in bot.inner_text()
-            assert (bot.locator(".handoff").count() == 1) == expected["handoff"]
-            page.fill("#question", "I want to talk to a real person")
-            page.press("#question", "Enter")
-            second = page.locator(".msg.bot").nth(1)
-            second.wait_for(timeout=30_000)
-            assert "handing you over to a person" in second.locator(".handoff").inner_text()
-            assert "asked for a person" in second.inner_text()
-            page.fill("#question", "转人工")
-            page.click("#send")
-            third = page.locator(".msg.bot").nth(2)
-            third.wait_for(timeout=30_000)
-            assert "转接人工客服" in third.locator(".handoff").inner_text()
-            assert page.locator(".msg.user").count() == 3
-            assert not errors and not refused, (errors, refused)
-        finally:
-            browser.close()
+    with offline_page() as view:
+        page, errors = view.page, view.errors
+        page.goto(f"{live_url}/assistants/bank", wait_until="networkidle")
+        page.fill("#question", "is the film good")
+        page.click("#send")
+        bot = page.locator(".msg.bot").first
+        bot.wait_for(timeout=30_000)
+        meta = bot.locator(".meta")
+        expected = httpx.post(f"{live_url}{ASK}", json={"text": "is the film good"}).json()
+        if expected["faq_id"]:
+            assert f"FAQ {expected['faq_id']}" in meta.inner_text()
+            assert meta.get_attribute("data-faq-id") == expected["faq_id"]
+        if expected["answer"] and expected["intent"] is not None:
+            assert expected["answer"] in bot.inner_text()
+        assert (bot.locator(".handoff").count() == 1) == expected["handoff"]
+        page.fill("#question", "I want to talk to a real person")
+        page.press("#question", "Enter")
+        second = page.locator(".msg.bot").nth(1)
+        second.wait_for(timeout=30_000)
+        assert "handing you over to a person" in second.locator(".handoff").inner_text()
+        assert "asked for a person" in second.inner_text()
+        page.fill("#question", "转人工")
+        page.click("#send")
+        third = page.locator(".msg.bot").nth(2)
+        third.wait_for(timeout=30_000)
+        assert "转接人工客服" in third.locator(".handoff").inner_text()
+        assert page.locator(".msg.user").count() == 3
+        assert not errors and not view.refused, (errors, view.refused)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -18,7 +17,7 @@ from cotune.recipes.finetune import finetune
 from cotune.serving import ServeSettings, create_app
 from cotune.serving.docs import swagger_ui_folder
 
-from .browser_helpers import CHROMIUM, CHROMIUM_ARGS, require_chromium, serve_cli
+from .browser_helpers import offline_page, serve_cli
 from .helpers import tiny_config
 
 
@@ -59,47 +58,26 @@ def live_url(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 def test_docs_page_renders_and_runs_offline_in_chromium(live_url: str) -> None:
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    requested: list[str] = []
-    refused: list[str] = []
-
-    def only_loopback(route) -> None:  # type: ignore[no-untyped-def]
-        url = route.request.url
-        requested.append(url)
-        if urlsplit(url).hostname in ("127.0.0.1", "localhost"):
-            route.continue_()
-        else:
-            refused.append(url)
-            route.abort()
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.route("**/*", only_loopback)
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{live_url}/docs", wait_until="networkidle")
-            page.wait_for_selector(".opblock", timeout=30_000)
-            paths = page.locator(".opblock-summary-path").all_inner_texts()
-            shown = {p.replace("\u200b", "").strip() for p in paths}
-            assert {"/v1/models", "/v1/models/{name}/predict", "/healthz"} <= shown, shown
-            # a person's use: open GET /v1/models, Try it out, Execute, read the answer
-            models = page.locator("#operations-models-list_models, .opblock-get").filter(
-                has_text="/v1/models"
-            )
-            op = models.filter(has_not_text="{name}").first
-            op.locator(".opblock-summary").click()
-            op.get_by_role("button", name="Try it out").click()
-            op.get_by_role("button", name="Execute").click()
-            body = op.locator(".responses-wrapper .response-col_description .microlight").first
-            body.wait_for(timeout=30_000)
-            assert '"sentiment"' in body.inner_text()
-            assert not errors, errors
-        finally:
-            browser.close()
-    assert not refused, f"/docs asked beyond localhost: {refused}"
+    with offline_page() as view:
+        page, errors = view.page, view.errors
+        page.goto(f"{live_url}/docs", wait_until="networkidle")
+        page.wait_for_selector(".opblock", timeout=30_000)
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        shown = {p.replace("\u200b", "").strip() for p in paths}
+        assert {"/v1/models", "/v1/models/{name}/predict", "/healthz"} <= shown, shown
+        # a person's use: open GET /v1/models, Try it out, Execute, read the answer
+        models = page.locator("#operations-models-list_models, .opblock-get").filter(
+            has_text="/v1/models"
+        )
+        op = models.filter(has_not_text="{name}").first
+        op.locator(".opblock-summary").click()
+        op.get_by_role("button", name="Try it out").click()
+        op.get_by_role("button", name="Execute").click()
+        body = op.locator(".responses-wrapper .response-col_description .microlight").first
+        body.wait_for(timeout=30_000)
+        assert '"sentiment"' in body.inner_text()
+        assert not errors, errors
+    assert not view.refused, f"/docs asked beyond localhost: {view.refused}"
+    requested = view.requested
     assert any(u.endswith("/docs/static/swagger-ui-bundle.js") for u in requested), requested
     assert any(u.endswith("/openapi.json") for u in requested), requested

@@ -21,7 +21,7 @@ from cotune.apps.monitor.serve import MonitorMount
 from cotune.apps.monitor.sinks import Dispatcher, build_sink
 from cotune.serving import ServeSettings, create_app
 
-from .browser_helpers import CHROMIUM, CHROMIUM_ARGS, free_port, require_chromium, wait_ready
+from .browser_helpers import free_port, offline_page, wait_ready
 from .monitor_helpers import NEG, monitor_config, sentiment_artifact, stream
 from .serving_helpers import error_of
 
@@ -181,9 +181,7 @@ def test_webhook_that_never_answers_stays_queued(artifact: Path, tmp_path: Path)
 
 
 def test_dashboard_in_headless_chromium_during_a_replay(artifact: Path, tmp_path: Path) -> None:
-    require_chromium()
     import uvicorn
-    from playwright.sync_api import sync_playwright
 
     data = tmp_path / "stream.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in stream(240, surge=(120, 140))))
@@ -208,9 +206,8 @@ def test_dashboard_in_headless_chromium_during_a_replay(artifact: Path, tmp_path
     try:
         url = f"http://127.0.0.1:{port}"
         wait_ready(url, None, None, 60)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+        with offline_page(viewport={"width": 1280, "height": 900}) as view:
+            page = view.page
             page.goto(f"{url}/monitors/markets")
             events_before = mount.monitor.store.count()
             assert events_before < 2880, "the replay finished before the page loaded"
@@ -225,7 +222,7 @@ def test_dashboard_in_headless_chromium_during_a_replay(artifact: Path, tmp_path
             assert "topic rates" in alert and any(t in alert for t in NEG)
             assert page.inner_text("#topics").startswith("rates")
             page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-            browser.close()
+            assert not view.errors and not view.refused, (view.errors, view.refused)
         assert (tmp_path / "dashboard.png").stat().st_size > 10_000
     finally:
         server.should_exit = True
