@@ -48,7 +48,7 @@ def quality(folder: Path) -> dict[str, Any]:
 
     from cotune.apps.assistant import Assistant
     from cotune.apps.assistant.build import split_dev
-    from cotune.apps.assistant.calibrate import choose_threshold
+    from cotune.apps.assistant.calibrate import accepted, calibrate_by_language
     from cotune.apps.assistant.data import read_intents
     from cotune.retrieval import LexicalIndex, SentenceEncoder, fuse
 
@@ -73,6 +73,15 @@ def quality(folder: Path) -> dict[str, Any]:
             "oos_recall": float(np.mean([answers[i]["intent"] is None for i in oos])),
             "hit_at_1": float(np.mean([answers[i]["faq_id"] == test[i]["faq_id"] for i in ins])),
             "handoff_in_scope": float(np.mean([answers[i]["handoff"] for i in ins])),
+            # the answers a customer gets without a person: how many, and how many are right
+            # (an out-of-scope query answered is wrong)
+            "answered_without_handoff": int(sum(not answers[i]["handoff"] for i in idx)),
+            "answered_right": int(
+                sum(
+                    not answers[i]["handoff"] and answers[i]["faq_id"] == test[i].get("faq_id")
+                    for i in ins
+                )
+            ),
             "handoff_oos": float(np.mean([answers[i]["handoff"] for i in oos])),
         }
 
@@ -86,26 +95,29 @@ def quality(folder: Path) -> dict[str, Any]:
     clf.fit(frozen.encode([r.text for r in train]), [r.intent for r in train])
     cal_probs = clf.predict_proba(frozen.encode([r.text for r in calib]))
     cal_pred = clf.classes_[cal_probs.argmax(1)]
-    th = choose_threshold(
-        "max_prob",
-        cal_probs.max(1),
+    # the same rule as the assistant's: max_prob, one threshold per language with enough
+    # out-of-scope dev rows
+    by_lang = calibrate_by_language(
+        {"max_prob": cal_probs.max(1)},
         np.array([r.intent is None for r in calib]),
         np.array([p == r.intent for p, r in zip(cal_pred, calib, strict=True)]),
+        [r.lang for r in calib],
         cfg.oos.target_recall,
+        "max_prob",
     )
     test_probs = clf.predict_proba(frozen.encode([r["text"] for r in test]))
     test_pred = clf.classes_[test_probs.argmax(1)]
+    accept = accepted(by_lang, {"max_prob": test_probs.max(1)}, [r["lang"] for r in test])
     for lang in LANGS:
         ins = [i for i, r in enumerate(test) if r["lang"] == lang and r["intent"]]
         oos = [i for i, r in enumerate(test) if r["lang"] == lang and not r["intent"]]
-        accept = test_probs.max(1) >= th.value
         out["baseline_a"][lang] = {
             "in_scope_accuracy": float(np.mean([test_pred[i] == test[i]["intent"] for i in ins])),
             "in_scope_accuracy_at_threshold": float(
                 np.mean([accept[i] and test_pred[i] == test[i]["intent"] for i in ins])
             ),
             "oos_recall": float(np.mean([not accept[i] for i in oos])),
-            "threshold": th.value,
+            "threshold": (by_lang.get(lang) or by_lang["*"])[0].value,
         }
 
     # (b) BM25 alone, (c) dense alone, fusions: hit@1 on in-scope test rows, same language
@@ -140,6 +152,8 @@ def quality(folder: Path) -> dict[str, Any]:
     out["card_dev"] = bot.meta["card"]["dev"]
     out["thresholds_dev"] = bot.meta["thresholds"]
     out["chosen_threshold"] = bot.meta["threshold"]
+    out["threshold_by_lang"] = bot.meta.get("threshold_by_lang", {})
+    out["intent_mix"] = bot.meta.get("intent_mix")
     out["build_seconds"] = bot.meta["card"].get("build_seconds")
     out["extend_vocab"] = bot.meta["card"]["extend_vocab"]
     return out

@@ -11,7 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 from cotune.apps.assistant.build import build_assistant, split_dev
-from cotune.apps.assistant.calibrate import calibrate, choose_threshold, score_values
+from cotune.apps.assistant.calibrate import (
+    calibrate,
+    calibrate_by_language,
+    choose_threshold,
+    score_values,
+)
 from cotune.apps.assistant.config import AssistantConfig
 from cotune.apps.assistant.data import (
     IntentRow,
@@ -22,6 +27,7 @@ from cotune.apps.assistant.data import (
 )
 from cotune.apps.assistant.engine import Assistant
 from cotune.apps.assistant.handoff import HandoffRequest
+from cotune.apps.assistant.lexical_intent import LexicalIntents, choose_weight, mix
 from cotune.apps.assistant.log import QueryLog
 from cotune.errors import ConfigError, DataError
 from tests.unit.assistant_helpers import FAQ, built, tiny_config, write_data, write_jsonl
@@ -126,6 +132,49 @@ def test_calibrate_picks_the_score_that_keeps_most_in_scope() -> None:
     assert forced.score == "margin"
 
 
+def test_each_language_gets_its_own_threshold_when_it_has_out_of_scope_rows() -> None:
+    # English is sure of itself (in scope 0.9, out of scope 0.5), Chinese is not (0.45 / 0.2):
+    # one shared threshold at full recall would refuse every in-scope Chinese query
+    en_in, en_oos, zh_in, zh_oos = [0.9] * 6, [0.5] * 5, [0.45] * 6, [0.2] * 5
+    values = np.array(en_in + en_oos + zh_in + zh_oos)
+    is_oos = [False] * 6 + [True] * 5 + [False] * 6 + [True] * 5
+    langs = ["en"] * 11 + ["zh"] * 11
+    scores = {"max_prob": values}
+    out = calibrate_by_language(scores, is_oos, [not o for o in is_oos], langs, 1.0)
+    assert set(out) == {"*", "en", "zh"}
+    assert out["*"][0].value > 0.5 and out["*"][0].in_scope_accuracy == 0.5
+    assert 0.5 < out["en"][0].value <= 0.9 and out["en"][0].in_scope_accuracy == 1.0
+    assert 0.2 < out["zh"][0].value <= 0.45 and out["zh"][0].in_scope_accuracy == 1.0
+    # too few out-of-scope rows in a language: it is left to the shared threshold
+    few = calibrate_by_language(scores, is_oos, [not o for o in is_oos], langs, 1.0, min_oos=6)
+    assert set(few) == {"*"}
+
+
+def test_lexical_member_reads_characters_of_both_languages(tmp_path: Path) -> None:
+    texts = ["我的卡丢了", "银行卡被偷了", "卡不见了", "怎么开户", "我想开个账户", "开户需要什么"]
+    texts += ["lost my card", "card stolen", "open an account", "new account please"]
+    intents = ["lost"] * 3 + ["open"] * 3 + ["lost", "lost", "open", "open"]
+    member = LexicalIntents(texts, intents)
+    probs = member.probs(["卡丢了怎么办", "I want to open an account"], ["open", "other", "lost"])
+    assert probs.shape == (2, 3) and (probs[:, 1] == 0).all()  # an intent it never saw: 0
+    assert probs[0].argmax() == 2 and probs[1].argmax() == 0
+    member.save(tmp_path)
+    again = LexicalIntents.load(tmp_path)
+    assert again is not None
+    np.testing.assert_allclose(
+        again.probs(["卡丢了"], ["lost", "open"]), member.probs(["卡丢了"], ["lost", "open"])
+    )
+    assert LexicalIntents.load(tmp_path / "nothing-here") is None
+
+
+def test_mix_and_the_weight_chosen_on_dev() -> None:
+    model, lexical = np.array([[0.8, 0.2]]), np.array([[0.2, 0.8]])
+    np.testing.assert_allclose(mix(model, lexical, 0.25), [[0.65, 0.35]])
+    assert mix(model, None, 0.5) is model and mix(model, lexical, 0.0) is model
+    best, table = choose_weight(lambda w: {0.0: 0.5, 0.25: 0.7, 0.5: 0.7, 0.75: 0.6}[w])
+    assert best == 0.25 and table[0.75] == 0.6  # ties go to the smaller weight
+
+
 def test_calibrate_without_out_of_scope_data_says_so() -> None:
     t = choose_threshold(
         "max_prob", np.linspace(0.5, 1, 100), np.zeros(100, bool), np.ones(100, bool), 0.85
@@ -176,7 +225,14 @@ def test_built_folder_holds_everything_and_a_card(built: Path) -> None:
     assert set(meta["thresholds"]) == {"max_prob", "margin", "knn"}
     assert meta["threshold"]["score"] in meta["thresholds"]
     assert 0 <= card["dev"]["oos_recall"] <= 1
-    assert "| max_prob |" in (built / "card.md").read_text()
+    assert card["dev"]["in_scope"] + card["dev"]["out_of_scope"] == sum(
+        f["in_scope"] + f["out_of_scope"] for f in card["dev"]["by_lang"].values()
+    )
+    assert "| all | max_prob" in (built / "card.md").read_text()
+    mixed = meta["intent_mix"]
+    assert mixed["lexical_weight"] in (0.0, 0.25, 0.5, 0.75)
+    assert set(mixed["dev_accuracy_at_threshold_by_weight"]) == {"0.0", "0.25", "0.5", "0.75"}
+    assert (built / "intent_lexical.jsonl").is_file()
 
 
 def test_answers_have_the_documented_shape(built: Path) -> None:

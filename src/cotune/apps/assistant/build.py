@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from cotune.apps.assistant.calibrate import calibrate, score_values
+from cotune.apps.assistant.calibrate import accepted, calibrate_by_language, score_values
 from cotune.apps.assistant.config import AssistantConfig
 from cotune.apps.assistant.data import (
     FaqEntry,
@@ -33,7 +33,8 @@ from cotune.apps.assistant.data import (
     read_faq,
     read_intents,
 )
-from cotune.apps.assistant.engine import MARKER, Assistant
+from cotune.apps.assistant.engine import MARKER, Assistant, model_probs
+from cotune.apps.assistant.lexical_intent import LexicalIntents, choose_weight, mix
 from cotune.errors import ConfigError, DataError
 
 LOG_FILE = "queries.db"
@@ -242,33 +243,64 @@ def _build_into(
     LexicalIndex([e.id for e in faq], lexical_texts, cjk=cfg.retrieval.cjk_tokens).save(tmp)
     _write_jsonl(tmp / "faq.jsonl", [e.to_json() for e in faq])
 
-    # calibrate the out-of-scope threshold on dev (in scope + every out-of-scope example)
+    # the character n-gram member, and the out-of-scope thresholds, chosen on dev (in scope +
+    # every out-of-scope example)
     calib = dev + oos
-    figures: dict[str, Any] = {}
-    if calib:
-        preds = predictor.predict_text([r.text for r in calib], batch_size=32)
-        labels = list(preds[0].probs)
-        probs = np.array([[p.probs[lab] for lab in labels] for p in preds])
-        vecs = encoder.encode([r.text for r in calib])
-        knn = np.array([h[0][1] if h else 0.0 for h in utterances.search(vecs, 1)])
-        is_oos = [r.intent is None for r in calib]
-        correct = [p.labels[0] == r.intent for p, r in zip(preds, calib, strict=True)]
-        chosen, table = calibrate(
-            score_values(probs, knn), is_oos, correct, cfg.oos.target_recall, cfg.oos.score
-        )
-    else:
+    if not calib:
         raise DataError(
             "nothing to calibrate the out-of-scope threshold on",
             where=str(cfg.intents),
             fix="give more examples per intent (some are held out) or a --dev file",
         )
+    lexical = LexicalIntents([r.text for r in train], [str(r.intent) for r in train])
+    lexical.save(tmp)
+    texts, langs = [r.text for r in calib], [r.lang for r in calib]
+    labels, model = model_probs(predictor, texts)
+    from_lexical = lexical.probs(texts, labels)
+    vecs = encoder.encode(texts)
+    knn = np.array([h[0][1] if h else 0.0 for h in utterances.search(vecs, 1)])
+    is_oos = [r.intent is None for r in calib]
+    wanted = np.array([r.intent for r in calib], dtype=object)
+
+    def thresholds(weight: float) -> tuple[dict[str, Any], dict[str, np.ndarray], np.ndarray]:
+        probs = mix(model, from_lexical, weight)
+        correct = np.asarray(labels, dtype=object)[probs.argmax(1)] == wanted
+        scores = score_values(probs, knn)
+        by_lang = calibrate_by_language(
+            scores, is_oos, correct, langs, cfg.oos.target_recall, cfg.oos.score
+        )
+        return by_lang, scores, correct
+
+    def accuracy_at_threshold(weight: float) -> float:
+        by_lang, scores, correct = thresholds(weight)
+        kept = accepted(by_lang, scores, langs) & correct
+        return float(kept[~np.asarray(is_oos)].mean()) if not all(is_oos) else 0.0
+
+    if cfg.intent.lexical_weight == "auto":
+        weight, by_weight = choose_weight(accuracy_at_threshold)
+    else:
+        weight, by_weight = float(cfg.intent.lexical_weight), {}
+    by_lang = thresholds(weight)[0]
+    chosen, table = by_lang["*"]
+    figures: dict[str, Any] = {}
     meta: dict[str, Any] = {
         "kind": "cotune-assistant",
         "schema_version": 1,
         "name": cfg.intents.parent.name,
         "config": cfg.model_dump(mode="json"),
         "threshold": chosen.to_dict(),
+        "intent_mix": {
+            "lexical_weight": weight,
+            "chosen": "given" if not by_weight else "on dev: in-scope accuracy at the threshold",
+            "dev_accuracy_at_threshold_by_weight": {str(w): v for w, v in by_weight.items()},
+        },
         "thresholds": {k: t.to_dict() for k, t in table.items()},
+        # per language: the threshold applied to queries in it, and its table of scores
+        "threshold_by_lang": {
+            lang: {"chosen": t.to_dict(), "table": {k: v.to_dict() for k, v in tab.items()}}
+            for lang, (t, tab) in by_lang.items()
+            if lang != "*"
+        },
         "card": {
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "data": {
@@ -293,36 +325,52 @@ def _build_into(
             "languages": dict(Counter(r.lang for r in train)),
             "extend_vocab": extend,
             "encoder_tuned_on_pairs": len(pairs) if tuned else 0,
-            "dev": {
-                "in_scope_accuracy": chosen.in_scope_accuracy_raw,
-                "in_scope_accuracy_at_threshold": chosen.in_scope_accuracy,
-                "oos_recall": chosen.oos_recall,
-            },
         },
     }
     (tmp / MARKER).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    # the card's figures come from the built assistant itself, asked every calibration row
     bot = Assistant.load(tmp)
-    agree = _answer_agreement(bot, dev)
-    meta["card"]["dev"]["answer_matches_intent"] = agree
+    meta["card"]["dev"] = _dev_figures(bot, calib)
     (tmp / MARKER).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", "utf-8")
     (tmp / "card.md").write_text(_card_markdown(meta), encoding="utf-8")
     figures.update(meta["card"]["dev"], threshold=chosen.to_dict())
     return figures
 
 
-def _answer_agreement(bot: Assistant, dev: Sequence[IntentRow]) -> float | None:
-    """Share of in-scope dev queries whose answer is an FAQ entry of their true intent (among
-    those whose intent has an entry)."""
+def _dev_figures(bot: Assistant, calib: Sequence[IntentRow]) -> dict[str, Any]:
+    """What the built assistant does on the calibration rows, overall and per language:
+    in-scope accuracy without and with the threshold, out-of-scope recall, and the share of
+    in-scope answers whose FAQ entry has the query's intent (among intents that have one)."""
+    answers = bot.ask_many([r.text for r in calib])
     answerable = {e.intent for e in bot.faq.values()}
-    rows = [r for r in dev if r.intent in answerable]
-    if not rows:
-        return None
-    answers = bot.ask_many([r.text for r in rows])
-    hits = [
-        a["faq_id"] is not None and bot.faq[a["faq_id"]].intent == r.intent
-        for a, r in zip(answers, rows, strict=True)
-    ]
-    return float(np.mean(hits))
+
+    def figures(rows: list[tuple[IntentRow, dict[str, Any]]]) -> dict[str, Any]:
+        ins = [(r, a) for r, a in rows if r.intent is not None]
+        out = [a for r, a in rows if r.intent is None]
+        with_faq = [(r, a) for r, a in ins if r.intent in answerable]
+
+        def share(hits: list[bool]) -> float | None:
+            return round(float(np.mean(hits)), 4) if hits else None
+
+        return {
+            "in_scope": len(ins),
+            "out_of_scope": len(out),
+            "in_scope_accuracy": share([a["top_intent"] == r.intent for r, a in ins]),
+            "in_scope_accuracy_at_threshold": share([a["intent"] == r.intent for r, a in ins]),
+            "oos_recall": share([a["intent"] is None for a in out]),
+            "answer_matches_intent": share(
+                [
+                    a["faq_id"] is not None and bot.faq[a["faq_id"]].intent == r.intent
+                    for r, a in with_faq
+                ]
+            ),
+        }
+
+    pairs = list(zip(calib, answers, strict=True))
+    langs = sorted({r.lang for r in calib})
+    return figures(pairs) | {
+        "by_lang": {lang: figures([(r, a) for r, a in pairs if r.lang == lang]) for lang in langs}
+    }
 
 
 def _card_markdown(meta: dict[str, Any]) -> str:
@@ -345,20 +393,43 @@ def _card_markdown(meta: dict[str, Any]) -> str:
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in card["per_intent"].items()),
         "",
-        "## Measured on dev",
+        "## Measured on the calibration rows (dev in scope + out-of-scope examples)",
         "",
-        f"- in-scope intent accuracy: {card['dev']['in_scope_accuracy']:.3f}",
-        f"- out-of-scope score `{th['score']}`, threshold {th['value']:.4f}: out-of-scope recall "
-        f"{th['oos_recall']:.3f}, in-scope accuracy {th['in_scope_accuracy']:.3f}",
-        "- answers whose FAQ entry has the query's intent: "
-        f"{card['dev'].get('answer_matches_intent')}",
-        "",
-        "| score | threshold | out-of-scope recall | in-scope accuracy | target reached |",
-        "|---|---|---|---|---|",
+        "| rows | in scope | out of scope | in-scope accuracy | at the threshold | "
+        "out-of-scope recall | answer has the intent |",
+        "|---|---|---|---|---|---|---|",
         *(
-            f"| {k} | {t['value']:.4f} | {t['oos_recall']:.3f} | {t['in_scope_accuracy']:.3f} | "
-            f"{t['reached_target']} |"
-            for k, t in meta["thresholds"].items()
+            f"| {name} | {f['in_scope']} | {f['out_of_scope']} | {f['in_scope_accuracy']} | "
+            f"{f['in_scope_accuracy_at_threshold']} | {f['oos_recall']} | "
+            f"{f['answer_matches_intent']} |"
+            for name, f in [("all", card["dev"]), *card["dev"]["by_lang"].items()]
+        ),
+        "",
+        f"Intent probabilities: the fine-tuned model's mixed with the character n-gram "
+        f"classifier's at weight {meta['intent_mix']['lexical_weight']} "
+        f"({meta['intent_mix']['chosen']}; by weight: "
+        + ", ".join(
+            f"{w}: {v:.3f}"
+            for w, v in meta["intent_mix"]["dev_accuracy_at_threshold_by_weight"].items()
+        )
+        + ").",
+        "",
+        "## Out-of-scope thresholds (the one applied is marked; a language without enough "
+        "out-of-scope rows of its own uses `all`)",
+        "",
+        "| rows | score | threshold | out-of-scope recall | in-scope accuracy | target reached |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {rows} | {k}{' (applied)' if k == chosen['score'] else ''} | {t['value']:.4f} | "
+            f"{t['oos_recall']:.3f} | {t['in_scope_accuracy']:.3f} | {t['reached_target']} |"
+            for rows, chosen, table in [
+                ("all", th, meta["thresholds"]),
+                *(
+                    (lang, v["chosen"], v["table"])
+                    for lang, v in meta.get("threshold_by_lang", {}).items()
+                ),
+            ]
+            for k, t in table.items()
         ),
         "",
     ]

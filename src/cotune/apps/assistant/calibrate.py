@@ -6,6 +6,11 @@ two intents compete), `knn` (cosine to the nearest training utterance: low when 
 it was seen). For each, the threshold is the lowest one that reaches the target out-of-scope
 recall on dev; the score kept is the one that then keeps the most in-scope accuracy. The
 table of all three goes into the card, so the choice can be checked.
+
+Languages are calibrated apart (`calibrate_by_language`): a model trained on few Chinese
+utterances is far less sure of its Chinese than of its English, so one shared threshold refuses
+most in-scope Chinese queries, or lets most out-of-scope English ones through. A language with
+too few out-of-scope dev rows of its own falls back to the threshold of all rows together.
 """
 
 from __future__ import annotations
@@ -68,8 +73,8 @@ def choose_threshold(
 
 def calibrate(
     scores: Mapping[str, np.ndarray],
-    is_oos: Sequence[bool],
-    correct: Sequence[bool],
+    is_oos: Sequence[bool] | np.ndarray,
+    correct: Sequence[bool] | np.ndarray,
     target_recall: float,
     choose: str = "auto",
 ) -> tuple[Threshold, dict[str, Threshold]]:
@@ -88,3 +93,43 @@ def score_values(probs: np.ndarray, knn: np.ndarray) -> dict[str, np.ndarray]:
     top2 = -np.sort(-probs, axis=1)[:, :2]
     second = top2[:, 1] if probs.shape[1] > 1 else np.zeros(len(probs))
     return {"max_prob": top2[:, 0], "margin": top2[:, 0] - second, "knn": np.asarray(knn)}
+
+
+MIN_OOS_PER_LANGUAGE = 5
+
+
+def calibrate_by_language(
+    scores: Mapping[str, np.ndarray],
+    is_oos: Sequence[bool] | np.ndarray,
+    correct: Sequence[bool] | np.ndarray,
+    langs: Sequence[str],
+    target_recall: float,
+    choose: str = "auto",
+    min_oos: int = MIN_OOS_PER_LANGUAGE,
+) -> dict[str, tuple[Threshold, dict[str, Threshold]]]:
+    """`calibrate` on all rows (key "*") and on each language's rows that has at least
+    `min_oos` out-of-scope and one in-scope dev row; languages left out use "*"."""
+    oos = np.asarray(is_oos, dtype=bool)
+    ok = np.asarray(correct, dtype=bool)
+    lang_of = np.asarray(langs)
+    out = {"*": calibrate(scores, oos, ok, target_recall, choose)}
+    for lang in sorted(set(lang_of.tolist())):
+        rows = lang_of == lang
+        if (oos & rows).sum() >= min_oos and (~oos & rows).any():
+            part = {name: np.asarray(v)[rows] for name, v in scores.items()}
+            out[lang] = calibrate(part, oos[rows], ok[rows], target_recall, choose)
+    return out
+
+
+def accepted(
+    by_lang: Mapping[str, tuple[Threshold, object]],
+    scores: Mapping[str, np.ndarray],
+    langs: Sequence[str],
+) -> np.ndarray:
+    """Which rows each one's threshold (its language's, else all rows') lets through: what the
+    assistant does at answer time."""
+    out = np.zeros(len(langs), dtype=bool)
+    for i, lang in enumerate(langs):
+        threshold = (by_lang.get(lang) or by_lang["*"])[0]
+        out[i] = scores[threshold.score][i] >= threshold.value
+    return out

@@ -48,6 +48,12 @@ class IntentModelConfig(_Section):
     train: IntentTrainConfig = Field(
         default_factory=IntentTrainConfig, description="Training settings."
     )
+    lexical_weight: Annotated[float, Field(ge=0, le=1)] | Literal["auto"] = Field(
+        "auto",
+        description="Weight of the character n-gram classifier mixed into the intent "
+        "probabilities (0 to 1); auto: the one of 0, 0.25, 0.5, 0.75 that keeps the most in-scope "
+        "dev accuracy at the out-of-scope target.",
+    )
     extend_vocab: OnOffAuto = Field(
         "auto",
         description="Add the CJK characters of the training text that the backbone lacks "

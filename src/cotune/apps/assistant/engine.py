@@ -17,6 +17,7 @@ import numpy as np
 from cotune.apps.assistant.config import AssistantConfig
 from cotune.apps.assistant.data import FaqEntry, detect_lang
 from cotune.apps.assistant.handoff import HandoffRequest
+from cotune.apps.assistant.lexical_intent import LexicalIntents, mix
 from cotune.errors import ArtifactError, DataError
 
 MARKER = "assistant.json"
@@ -40,6 +41,13 @@ def check_query(text: Any, max_chars: int, where: str = "query") -> str:
     return text
 
 
+def model_probs(predictor: Any, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """The intent model's labels and its (n, labels) probabilities for `texts`."""
+    preds = predictor.predict_text(list(texts), batch_size=32)
+    labels = list(preds[0].probs)
+    return labels, np.array([[p.probs[lab] for lab in labels] for p in preds], dtype=np.float64)
+
+
 class Assistant:
     """Load with `Assistant.load(folder)`; `ask` answers one query, `ask_many` several."""
 
@@ -58,6 +66,8 @@ class Assistant:
                 fix="build it with `cotune assistant build`",
             ) from None
         self.predictor = load_artifact(folder / "intent")
+        self.lexical_intents = LexicalIntents.load(folder)
+        self.lexical_weight = float(self.meta.get("intent_mix", {}).get("lexical_weight", 0.0))
         self.encoder = SentenceEncoder.load(folder / "encoder")
         self.faq_index = open_index(folder / "faq_index")
         self.utterances = open_index(folder / "utterances")
@@ -73,6 +83,10 @@ class Assistant:
                 fix="rebuild the assistant",
             )
         self.threshold = self.meta["threshold"]
+        # folders built before per-language calibration hold only the shared threshold
+        self.threshold_by_lang: dict[str, dict[str, Any]] = {
+            lang: v["chosen"] for lang, v in self.meta.get("threshold_by_lang", {}).items()
+        }
         self.wants_person = HandoffRequest(self.config.handoff_phrases)
 
     @classmethod
@@ -100,9 +114,10 @@ class Assistant:
         ]
         if not queries:
             return []
-        preds = self.predictor.predict_text(queries, batch_size=32)
-        labels = list(preds[0].probs)
-        probs = np.array([[p.probs[lab] for lab in labels] for p in preds], dtype=np.float64)
+        labels, probs = model_probs(self.predictor, queries)
+        if self.lexical_intents is not None and self.lexical_weight > 0:
+            by_chars = self.lexical_intents.probs(queries, labels)
+            probs = mix(probs, by_chars, self.lexical_weight)
         vectors = self.encoder.encode(queries, batch_size=32)
         knn = np.array([hits[0][1] if hits else 0.0 for hits in self.utterances.search(vectors, 1)])
         wide = max(4 * self.config.retrieval.top_k, 20)
@@ -129,8 +144,9 @@ class Assistant:
         top, p = labels[int(order[0])], float(probs[order[0]])
         second = float(probs[order[1]]) if len(order) > 1 else 0.0
         scores = {"max_prob": p, "margin": p - second, "knn": knn}
-        in_scope = scores[self.threshold["score"]] >= self.threshold["value"]
         lang = detect_lang(query)
+        threshold = self.threshold_by_lang.get(lang, self.threshold)
+        in_scope = scores[threshold["score"]] >= threshold["value"]
         fused = fuse(
             [dense, lexical], cfg.retrieval.fusion, weights=[1.0, cfg.retrieval.lexical_weight]
         )
@@ -171,6 +187,6 @@ class Assistant:
             "reason": reason,
             "candidates": candidates,
             "scores": {k: round(v, 4) for k, v in scores.items()}
-            | {"threshold": round(self.threshold["value"], 4), "score": self.threshold["score"]},
+            | {"threshold": round(threshold["value"], 4), "score": threshold["score"]},
             "top_intent": top,
         }
