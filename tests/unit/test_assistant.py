@@ -251,6 +251,24 @@ def test_answers_have_the_documented_shape(built: Path) -> None:
     assert (answer["intent"] is None) == (score < answer["scores"]["threshold"])
 
 
+def test_answer_follows_the_intent_and_disagreement_costs_confidence(built: Path) -> None:
+    bot = Assistant.load(built)
+    bot.threshold_by_lang, bot.threshold = {}, {"score": "max_prob", "value": 0.0}
+    labels, probs = ["travel", "film", "company"], np.array([0.9, 0.05, 0.05])
+
+    def decide(dense: list[tuple[str, float]]) -> dict[str, object]:
+        return bot._decide("going to paris", labels, probs, 1.0, dense, [])
+
+    # the travel entry is ranked second: still among the shown candidates, so no penalty
+    agree = decide([("cinema", 0.9), ("trip", 0.8), ("firm", 0.1)])
+    assert agree["faq_id"] == "trip" and agree["confidence"] == 0.9 and agree["reason"] is None
+    # ranked below the top_k shown: the intent's entry is answered, at half the confidence
+    bot.config.retrieval.top_k = 1
+    far = decide([("cinema", 0.9), ("firm", 0.5), ("trip", 0.1)])
+    assert far["faq_id"] == "trip" and far["reason"] == "answer disagrees with intent"
+    assert far["confidence"] == pytest.approx(0.9 * bot.config.oos.agreement_penalty)
+
+
 def test_person_request_hands_off_whatever_the_intent(built: Path) -> None:
     bot = Assistant.load(built)
     for text in ["the film was great but i want to talk to a person", "转人工"]:

@@ -99,7 +99,7 @@ class OutOfScopeConfig(_Section):
         ge=0,
         le=1,
         description="Hand off when the answer's confidence (intent probability, lowered when "
-        "the best FAQ answer disagrees with the intent) is below this.",
+        "no top FAQ candidate has the intent) is below this.",
     )
     agreement_penalty: float = Field(
         0.5,

@@ -160,9 +160,11 @@ class Assistant:
             reason = "out of scope"
         else:
             agreeing = [i for i, _ in fused if self.faq[i].intent in (intent, None)]
+            shown = {c["faq_id"] for c in candidates}
             first = fused[0][0] if fused else None
-            if first is not None and first in agreeing:
-                answer_id = first
+            if agreeing and agreeing[0] in shown:
+                # the best candidate of the predicted intent, if retrieval ranks it in the top k
+                answer_id = agreeing[0]
             else:
                 # the intent model decides which answer; a retrieval that disagrees costs trust
                 confidence = p * cfg.oos.agreement_penalty
