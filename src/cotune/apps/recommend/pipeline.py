@@ -72,26 +72,21 @@ class HybridScorer:
             out[r] = final_scores(text[r], cands, scores)
         return out
 
-    def fit(self, cases: Sequence[Case], pools: dict[str, np.ndarray], seed: int = 0) -> Reranker:
-        """Fit the re-ranker on `cases` (the dev targets, warm and cold): each target against
-        the candidates of its pool (`pools`: the warm / cold masks over the catalog), the target
-        added where retrieval missed it, so every case teaches something."""
-        groups = []
+    def fit(self, cases: Sequence[Case], seed: int = 0) -> Reranker:
+        """Fit the re-ranker on `cases` (the dev targets): each target against its candidates
+        (the target is added where retrieval missed it, so every case teaches something)."""
+        xs, ys = [], []
         histories = [c.history for c in cases]
         text = self.tower.score([c.user for c in cases], histories)
         cf = self.cf.score(histories)
         for r, case in enumerate(cases):
             target = self.idx[case.target]
-            rows = [self.idx[i] for i in case.history if i in self.idx]
-            pool = pools[case.kind].copy()
-            pool[rows] = False
-            pool[target] = True
-            cands = candidates(text[r], cf[r], np.flatnonzero(pool), self.n)
+            cands, x = self.case_features(case.history, text[r], cf[r])
             if target not in cands:
+                rows = [self.idx[i] for i in case.history if i in self.idx]
                 cands = np.append(cands, target)
-            if len(cands) < 2:
-                continue
-            x = features(rows, cands, text[r], cf[r], self.stats)
-            groups.append((x, int(np.flatnonzero(cands == target)[0])))
-        self.reranker = Reranker.fit_pairwise(groups, seed)
+                x = np.vstack([x, features(rows, np.array([target]), text[r], cf[r], self.stats)])
+            xs.append(x)
+            ys.append((cands == target).astype(int))
+        self.reranker = Reranker.fit(np.vstack(xs), np.concatenate(ys), seed)
         return self.reranker

@@ -4,16 +4,8 @@ ranked by a logistic model over a few features of (user, item).
 Features: the two-tower text score, the ALS (collaborative) score, log popularity, log recent
 popularity (the last tenth of the training period), genre overlap with the history, the gap
 between the item's year and the history's mean year, and a flag for an item nobody chose in
-training. The model is saved as plain numbers (JSON): loading it runs no pickled code.
-
-It is fitted as a ranker, not a classifier (`Reranker.fit_pairwise`): on each dev target
-against the candidates of *its own pool* (a warm target against warm items, a cold one against
-cold items, as the evaluation compares them), a logistic model of "the target beats this
-candidate" on feature differences. Differences cancel what a pool shares: cold items all have
-popularity 0 and no ALS score, so cold targets teach only the text, genre and year weights, and
-warm targets teach all of them. A pointwise classifier on warm and cold targets together learned
-"unpopular is good" instead (warm nDCG@10 0.018 against ALS's 0.087), and one on warm targets
-alone ranked cold items below the towers alone (0.073 against 0.081).
+training. The model is fitted on the dev targets (warm and cold) against their candidates, and
+is saved as plain numbers (JSON): loading it runs no pickled code.
 """
 
 from __future__ import annotations
@@ -122,24 +114,14 @@ class Reranker:
         return out
 
     @classmethod
-    def fit_pairwise(cls, groups: Sequence[tuple[np.ndarray, int]], seed: int = 0) -> Reranker:
-        """`groups`: (candidate features, row of the target) per dev case. Features are
-        standardised over every candidate; the target minus each other candidate is a positive
-        example, the reverse a negative one; no intercept (a shift changes no order)."""
+    def fit(cls, x: np.ndarray, y: np.ndarray, seed: int = 0) -> Reranker:
         from sklearn.linear_model import LogisticRegression
 
-        everything = np.vstack([x for x, _ in groups])
-        mean, scale = everything.mean(axis=0), everything.std(axis=0)
+        mean, scale = x.mean(axis=0), x.std(axis=0)
         scale[scale == 0] = 1.0
-        diffs = []
-        for x, target in groups:
-            z = (x - mean) / scale
-            diffs.append(z[target] - np.delete(z, target, axis=0))
-        d = np.vstack(diffs)
-        y = np.concatenate([np.ones(len(d)), np.zeros(len(d))])
-        model = LogisticRegression(C=1.0, max_iter=2000, random_state=seed, fit_intercept=False)
-        model.fit(np.vstack([d, -d]), y)
-        return cls(mean, scale, model.coef_[0].astype(np.float64), 0.0)
+        model = LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
+        model.fit((x - mean) / scale, y)
+        return cls(mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0]))
 
     def to_json(self) -> dict[str, Any]:
         return {
