@@ -254,7 +254,8 @@ def _build_into(
         )
     lexical = LexicalIntents([r.text for r in train], [str(r.intent) for r in train])
     lexical.save(tmp)
-    texts, langs = [r.text for r in calib], [r.lang for r in calib]
+    # grouped by the script the assistant routes on at answer time, not a file's lang column
+    texts, langs = [r.text for r in calib], [detect_lang(r.text) for r in calib]
     labels, model = model_probs(predictor, texts)
     from_lexical = lexical.probs(texts, labels)
     vecs = encoder.encode(texts)
@@ -367,9 +368,11 @@ def _dev_figures(bot: Assistant, calib: Sequence[IntentRow]) -> dict[str, Any]:
         }
 
     pairs = list(zip(calib, answers, strict=True))
-    langs = sorted({r.lang for r in calib})
+    langs = sorted({a["lang"] for a in answers})
     return figures(pairs) | {
-        "by_lang": {lang: figures([(r, a) for r, a in pairs if r.lang == lang]) for lang in langs}
+        "by_lang": {
+            lang: figures([(r, a) for r, a in pairs if a["lang"] == lang]) for lang in langs
+        }
     }
 
 
