@@ -23,6 +23,9 @@ from cotune.errors import ConfigError
 
 from .helpers import flat
 from .monitor_helpers import NEG, T0, monitor_config, sentiment_artifact, stream
+from .postgres_helpers import postgres_server, postgres_url
+
+__all__ = ["postgres_server", "postgres_url"]
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +130,30 @@ def test_surge_alerts_once_with_its_texts_and_replays_change_nothing(
     assert again.stored == 0 and again.duplicates == len(rows) and not again.alerts
     assert (monitor.store.count(), monitor.store.alerts(), monitor.store.closed_win()) == before
     monitor.close()
+
+
+def test_the_same_engine_on_a_real_postgresql_store(
+    artifact: Path, tmp_path: Path, postgres_url: str
+) -> None:
+    """store.url is all it takes: ingest, de-duplicate on redelivery, judge windows (the
+    compare-and-set on the last judged window), alert once, and a second Monitor on the same
+    database (a restarted worker) finds it all and doubles nothing."""
+    cfg = monitor_config(tmp_path, artifact, store={"url": postgres_url}, alerts={"examples": 3})
+    monitor = Monitor(cfg)
+    rows = stream(180, surge=(100, 115))
+    result = monitor.ingest(events_of(rows))
+    alerts = result.alerts + monitor.judge_windows(final=True)
+    assert result.stored == len(rows) and len(alerts) == 1 and alerts[0]["name"] == "rates"
+    assert monitor.store.engine.dialect.name == "postgresql"
+    before = (monitor.store.count(), monitor.store.alerts(), monitor.store.closed_win())
+    monitor.close()
+    restarted = Monitor(cfg)
+    again = restarted.ingest(events_of(rows))
+    assert again.stored == 0 and again.duplicates == len(rows) and not again.alerts
+    assert not restarted.judge_windows(final=True)
+    after = (restarted.store.count(), restarted.store.alerts(), restarted.store.closed_win())
+    assert after == before
+    restarted.close()
 
 
 def test_volume_and_share_per_window_from_the_store(artifact: Path, tmp_path: Path) -> None:

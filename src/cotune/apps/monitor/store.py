@@ -238,7 +238,10 @@ class Store:
                 for o in s.orgs
             ]
         with self.engine.begin() as c:
-            added = c.execute(insert_ignoring(self.engine, events), rows).rowcount
+            # the rows RETURNING gives back are the ones inserted: a driver's rowcount for a
+            # batched insert is -1 or 0 on PostgreSQL (psycopg), so it cannot count them
+            inserted = insert_ignoring(self.engine, events).returning(events.c.id)
+            added = len(c.execute(inserted, rows).all())
             if org_rows:
                 c.execute(insert_ignoring(self.engine, event_orgs), org_rows)
             newest = max(s.event.ts for s in scored)
@@ -248,7 +251,7 @@ class Store:
                 .where(state.c.key == "max_ts", cast(state.c.value, Float) < newest)
                 .values(value=repr(newest))
             )
-        return max(int(added), 0)
+        return added
 
     def count(self) -> int:
         with self.engine.connect() as c:
