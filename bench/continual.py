@@ -523,7 +523,7 @@ def main() -> None:
     results: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
     results["machine"] = machine()
     results["date"] = dt.date.today().isoformat()
-    results["note"] = "2-core CPU shared with other engineers' jobs: seconds are noisy"
+    results["load_average_at_start"] = os.getloadavg()  # what else the machine was doing
     only = set(args.only or ["imdb", "ner", "drift"])
     if "merge" in only:  # runs done in separate processes, joined into one table
         for part in args.merge:

@@ -547,7 +547,7 @@ def merge(part: str, value: Any) -> None:
 
     data[part] = value
     data["machine"] = machine()
-    data["note"] = "2-core AMD EPYC, no GPU, other jobs running (shared machine)"
+    data["load_average_at_end"] = os.getloadavg()  # what else the machine was doing
     tmp = RESULTS.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, RESULTS)
