@@ -54,6 +54,7 @@ def test_ask_route_answers_logs_and_survives_bad_requests(built: Path, tmp_path:
         assert client.post(ASK, json={"text": "a good movie"}).status_code == 200  # still alive
         info = client.get("/v1/assistants/bank").json()
         assert info["intents"] == ["company", "film", "travel"] and info["faq_entries"] == 4
+        assert 0 <= info["lexical_weight"] <= 1 and isinstance(info["threshold_by_lang"], dict)
         metrics = client.get("/metrics").text
         assert 'route="/v1/assistants/bank/ask",method="POST",status="200"' in metrics
     assert QueryLog(folder / "queries.db").count() == 4  # the answered ones, not the refused

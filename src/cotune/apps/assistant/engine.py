@@ -66,8 +66,9 @@ class Assistant:
                 fix="build it with `cotune assistant build`",
             ) from None
         self.predictor = load_artifact(folder / "intent")
-        self.lexical_intents = LexicalIntents.load(folder)
         self.lexical_weight = float(self.meta.get("intent_mix", {}).get("lexical_weight", 0.0))
+        # refitted from its text (under a second), and only when it takes part
+        self.lexical_intents = LexicalIntents.load(folder) if self.lexical_weight > 0 else None
         self.encoder = SentenceEncoder.load(folder / "encoder")
         self.faq_index = open_index(folder / "faq_index")
         self.utterances = open_index(folder / "utterances")

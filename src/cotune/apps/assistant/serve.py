@@ -110,6 +110,9 @@ class AssistantMount:
                 "intents": sorted(meta["card"]["per_intent"]),
                 "faq_entries": len(self.bot.faq),
                 "threshold": meta["threshold"],
+                # what a query in each language is held to (others: "threshold")
+                "threshold_by_lang": self.bot.threshold_by_lang,
+                "lexical_weight": self.bot.lexical_weight,
                 "built_at": meta["card"]["built_at"],
             }
 
