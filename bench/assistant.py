@@ -49,7 +49,7 @@ def quality(folder: Path) -> dict[str, Any]:
     from cotune.apps.assistant import Assistant
     from cotune.apps.assistant.build import split_dev
     from cotune.apps.assistant.calibrate import accepted, calibrate_by_language
-    from cotune.apps.assistant.data import read_intents
+    from cotune.apps.assistant.data import detect_lang, read_intents
     from cotune.retrieval import LexicalIndex, SentenceEncoder, fuse
 
     bot = Assistant.load(folder)
@@ -101,13 +101,15 @@ def quality(folder: Path) -> dict[str, Any]:
         {"max_prob": cal_probs.max(1)},
         np.array([r.intent is None for r in calib]),
         np.array([p == r.intent for p, r in zip(cal_pred, calib, strict=True)]),
-        [r.lang for r in calib],
+        [detect_lang(r.text) for r in calib],  # what the assistant routes on
         cfg.oos.target_recall,
         "max_prob",
     )
     test_probs = clf.predict_proba(frozen.encode([r["text"] for r in test]))
     test_pred = clf.classes_[test_probs.argmax(1)]
-    accept = accepted(by_lang, {"max_prob": test_probs.max(1)}, [r["lang"] for r in test])
+    accept = accepted(
+        by_lang, {"max_prob": test_probs.max(1)}, [detect_lang(r["text"]) for r in test]
+    )
     for lang in LANGS:
         ins = [i for i, r in enumerate(test) if r["lang"] == lang and r["intent"]]
         oos = [i for i, r in enumerate(test) if r["lang"] == lang and not r["intent"]]

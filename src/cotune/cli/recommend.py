@@ -80,9 +80,7 @@ def read_history(path: Path) -> list[Any]:
     for n, raw in json_rows(read_text(path), str(path), fix=fix):
         where = f"{path}:{n}"
         if "item" not in raw:
-            raise DataError(
-                f"{raw!r} has no 'item'", where=where, fix='one object per line: {"item": "242"}'
-            )
+            raise DataError(f"{raw!r} has no 'item'", where=where, fix=fix)
         item, text = raw["item"], raw.get("text")
         if isinstance(item, bool) or not isinstance(item, (str, int)) or not str(item).strip():
             raise DataError(
